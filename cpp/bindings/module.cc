@@ -1,0 +1,146 @@
+// The pybind11 binding: arrays become pointer + shape + strides, the dtype picks the template, the
+// GIL is released, and one core function runs. Argument normalisation (strides formats, padding
+// lists, 1-D views, dtype rules) lives in python/sepcpp/_api.py; shape validation in the core.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <array>
+#include <stdexcept>
+#include <string>
+
+#include "sepcpp/ops.hpp"
+
+namespace py = pybind11;
+using sepcpp::ConvParams;
+using sepcpp::OpKind;
+using sepcpp::Tensor;
+
+namespace {
+
+sepcpp::Activation parse_activation(const std::string& a, const char* name) {
+  if (a.empty() || a == "none") return sepcpp::Activation::kNone;
+  if (a == "relu") return sepcpp::Activation::kRelu;
+  if (a == "relu6") return sepcpp::Activation::kRelu6;
+  throw std::invalid_argument(std::string(name) + ": unknown activation '" + a + "'");
+}
+
+ConvParams make_params(std::array<int64_t, 2> strides, std::array<int64_t, 2> dilations, const std::string& padding,
+                       std::array<int64_t, 4> pads, const std::string& layout, const std::string& activation,
+                       const std::string& depthwise_activation, int64_t groups) {
+  ConvParams p;
+  p.stride_h = strides[0], p.stride_w = strides[1];
+  p.dilation_h = dilations[0], p.dilation_w = dilations[1];
+  if (padding == "SAME") p.padding = sepcpp::Padding::kSame;
+  else if (padding == "VALID") p.padding = sepcpp::Padding::kValid;
+  else if (padding == "EXPLICIT") p.padding = sepcpp::Padding::kExplicit;
+  else throw std::invalid_argument("padding: unknown padding '" + padding + "'");
+  p.pad_top = pads[0], p.pad_bottom = pads[1], p.pad_left = pads[2], p.pad_right = pads[3];
+  if (layout == "NHWC") p.layout = sepcpp::Layout::kNHWC;
+  else if (layout == "NCHW") p.layout = sepcpp::Layout::kNCHW;
+  else throw std::invalid_argument("data_format: unknown layout '" + layout + "'");
+  p.activation = parse_activation(activation, "activation");
+  p.depthwise_activation = parse_activation(depthwise_activation, "depthwise_activation");
+  p.groups = groups;
+  return p;
+}
+
+template <class T>
+Tensor<const T> view(const py::object& obj, const char* name) {
+  Tensor<const T> t;
+  if (obj.is_none()) return t;
+  py::array a = py::reinterpret_borrow<py::array>(obj);
+  if (!a.dtype().is(py::dtype::of<T>()))
+    throw py::type_error(std::string(name) + ": dtype " + py::str(a.dtype()).cast<std::string>() + " does not match the input's");
+  if (a.ndim() > 4) throw std::invalid_argument(std::string(name) + ": rank " + std::to_string(a.ndim()) + " is too high");
+  t.data = static_cast<const T*>(a.data());
+  t.ndim = static_cast<int>(a.ndim());
+  for (int i = 0; i < t.ndim; ++i) {
+    t.shape[i] = a.shape(i);
+    if (a.strides(i) % static_cast<py::ssize_t>(sizeof(T)) != 0)
+      throw std::invalid_argument(std::string(name) + ": byte strides must be multiples of the item size");
+    t.strides[i] = a.strides(i) / static_cast<py::ssize_t>(sizeof(T));
+  }
+  return t;
+}
+
+template <class T>
+Tensor<T> mutable_view(py::array& a) {
+  Tensor<const T> c = view<T>(a, "out");
+  Tensor<T> t;
+  t.data = static_cast<T*>(a.mutable_data());
+  t.ndim = c.ndim;
+  for (int i = 0; i < 4; ++i) t.shape[i] = c.shape[i], t.strides[i] = c.strides[i];
+  return t;
+}
+
+template <class T>
+py::array run_typed(OpKind op, const py::array& input, const py::object& f1, const py::object& f2,
+                    const py::object& b1, const py::object& b2, py::object out, const ConvParams& p) {
+  const Tensor<const T> in = view<T>(input, "input");
+  if (in.ndim != 4)
+    throw std::invalid_argument(std::string(sepcpp::op_name(op)) + ": input must have rank 4, got shape " +
+                                sepcpp::shape_string(in.shape, in.ndim));
+  const Tensor<const T> w1 = view<T>(f1, op == OpKind::kSeparable ? "depthwise_filter" : "filter");
+  const Tensor<const T> w2 = view<T>(f2, "pointwise_filter");
+  const Tensor<const T> bias1 = view<T>(b1, op == OpKind::kSeparable ? "depthwise_bias" : "bias");
+  const Tensor<const T> bias2 = view<T>(b2, "bias");
+  const sepcpp::ConvGeometry g = sepcpp::conv_geometry(op, in.shape, w1.shape, w1.ndim, w2.shape, w2.ndim, p);
+  py::array result;
+  if (out.is_none()) {
+    int64_t shape[4];
+    sepcpp::output_shape(g, p.layout, shape);
+    result = py::array_t<T>(std::vector<py::ssize_t>(shape, shape + 4));
+  } else {
+    result = py::reinterpret_borrow<py::array>(out);
+  }
+  Tensor<T> o = mutable_view<T>(result);
+  {
+    py::gil_scoped_release release;
+    switch (op) {
+      case OpKind::kDepthwise: sepcpp::depthwise_conv2d<T>(in, w1, bias1, o, p); break;
+      case OpKind::kPointwise: sepcpp::pointwise_conv2d<T>(in, w1, bias1, o, p); break;
+      case OpKind::kSeparable: sepcpp::separable_conv2d<T>(in, w1, w2, bias1, bias2, o, p); break;
+      case OpKind::kConv: sepcpp::conv2d<T>(in, w1, bias1, o, p); break;
+    }
+  }
+  return result;
+}
+
+py::array run(const std::string& op_name, const py::array& input, const py::object& f1, const py::object& f2,
+              const py::object& b1, const py::object& b2, const py::object& out, std::array<int64_t, 2> strides,
+              std::array<int64_t, 2> dilations, const std::string& padding, std::array<int64_t, 4> pads,
+              const std::string& layout, const std::string& activation, const std::string& depthwise_activation,
+              int64_t groups) {
+  OpKind op;
+  if (op_name == "depthwise") op = OpKind::kDepthwise;
+  else if (op_name == "pointwise") op = OpKind::kPointwise;
+  else if (op_name == "separable") op = OpKind::kSeparable;
+  else if (op_name == "conv") op = OpKind::kConv;
+  else throw std::invalid_argument("unknown op " + op_name);
+  const ConvParams p = make_params(strides, dilations, padding, pads, layout, activation, depthwise_activation, groups);
+  if (input.dtype().is(py::dtype::of<float>())) return run_typed<float>(op, input, f1, f2, b1, b2, out, p);
+  if (input.dtype().is(py::dtype::of<double>())) return run_typed<double>(op, input, f1, f2, b1, b2, out, p);
+  throw py::type_error("input: dtype " + py::str(input.dtype()).cast<std::string>() +
+                       " is not supported (float32 or float64)");
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "sepcpp's C++ core (use the sepcpp package, not this module)";
+  m.def("run", &run, py::arg("op"), py::arg("input"), py::arg("filter1"), py::arg("filter2"), py::arg("bias1"),
+        py::arg("bias2"), py::arg("out"), py::arg("strides"), py::arg("dilations"), py::arg("padding"),
+        py::arg("pads"), py::arg("layout"), py::arg("activation"), py::arg("depthwise_activation"),
+        py::arg("groups"));
+  m.def("set_num_threads", &sepcpp::set_num_threads);
+  m.def("get_num_threads", &sepcpp::get_num_threads);
+  m.def("isa_in_use", [] { return std::string(sepcpp::isa_in_use()); });
+  m.def("isas_compiled", &sepcpp::isas_compiled);
+  m.def("isas_available", &sepcpp::isas_available);
+  m.def("set_isa", &sepcpp::set_isa);
+  m.def("openmp_enabled", &sepcpp::openmp_enabled);
+#ifdef SEPCPP_VERSION
+  m.attr("__version__") = SEPCPP_VERSION;
+#endif
+}

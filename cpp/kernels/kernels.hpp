@@ -1,0 +1,87 @@
+// The microkernel ABI: one function-pointer type per kernel family, raw pointers and sizes only.
+// Each ISA file (scalar.cc, avx2.cc, avx512.cc) fills one KernelTable; dispatch.cc picks the
+// table once, from the CPU's features or SEPCPP_ISA.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+namespace sepcpp {
+namespace kernels {
+
+// Output clamp applied in every epilogue (after the bias). `clamp` false means no activation.
+// NaN passes through the clamp unchanged.
+template <class T>
+struct Activation {
+  bool clamp = false;
+  T lo = 0, hi = 0;
+};
+
+// Depthwise over `pixels` output pixels of one row segment, all `channels` channels.
+//   indirection[p * taps + t] points at the `channels` input values of tap t for pixel p (or at a
+//   zero buffer for a padded tap); weights is [taps][channels]; bias is [channels] or null.
+//   out + p * out_pixel_stride receives pixel p's channels.
+// Per output element the arithmetic is fixed: acc = bias (or 0), then acc += in*w for t = 0..taps-1
+// in order; so results do not depend on how the work is split between threads.
+template <class T>
+using DwconvFn = void (*)(size_t channels, size_t pixels, size_t taps,
+                          const T* const* indirection, const T* weights, const T* bias, T* out,
+                          size_t out_pixel_stride, const Activation<T>& act);
+
+// C[rows, cols] = act(A[rows, k] * B[k, cols] + bias), B packed by the matching GemmPackFn.
+// Per output element: acc = bias, then acc += a*b for kk = 0..k-1 in order.
+template <class T>
+using GemmFn = void (*)(size_t rows, size_t cols, size_t k, const T* a, size_t a_row_stride,
+                        const T* packed_b, T* c, size_t c_row_stride, const Activation<T>& act);
+
+// Packs B[k, cols] (row stride b_row_stride) and bias[cols] (or null) into panels of `nr` columns:
+// per panel, one bias row then k rows, zero-padded to nr. Returns nothing; the buffer must hold
+// gemm_packed_size(k, cols, nr) elements.
+template <class T>
+using GemmPackFn = void (*)(size_t k, size_t cols, const T* b, size_t b_row_stride,
+                            const T* bias, T* packed);
+
+inline size_t gemm_packed_size(size_t k, size_t cols, size_t nr) {
+  return (cols + nr - 1) / nr * (k + 1) * nr;
+}
+
+template <class T>
+struct TypedKernels {
+  DwconvFn<T> dwconv = nullptr;
+  GemmFn<T> gemm = nullptr;
+  GemmPackFn<T> gemm_pack = nullptr;
+  size_t gemm_mr = 1;  // rows per microtile: row tiles that are multiples of it waste nothing
+  size_t gemm_nr = 1;  // columns per packed panel
+};
+
+struct KernelTable {
+  const char* isa = "none";
+  TypedKernels<float> f32;
+  TypedKernels<double> f64;
+  template <class T>
+  const TypedKernels<T>& get() const;
+};
+
+template <>
+inline const TypedKernels<float>& KernelTable::get<float>() const { return f32; }
+template <>
+inline const TypedKernels<double>& KernelTable::get<double>() const { return f64; }
+
+// Filled by the ISA files.
+void fill_scalar(KernelTable& table);
+void fill_avx2(KernelTable& table);
+void fill_avx512(KernelTable& table);
+
+// The table in use (resolved on first call).
+const KernelTable& active();
+
+}  // namespace kernels
+}  // namespace sepcpp
+
+namespace sepcpp {
+namespace kernels {
+void set_active(const std::string& name);
+std::string compiled_names();
+std::string available_names();
+}  // namespace kernels
+}  // namespace sepcpp

@@ -1,0 +1,14 @@
+// Scalar kernels: the portable baseline, built without ISA flags.
+#include "kernels-inl.hpp"
+
+namespace sepcpp {
+namespace kernels {
+
+void fill_scalar(KernelTable& table) {
+  table.isa = "scalar";
+  fill_typed<simd::Scalar<float>, 4, 4>(table.f32);
+  fill_typed<simd::Scalar<double>, 4, 4>(table.f64);
+}
+
+}  // namespace kernels
+}  // namespace sepcpp

@@ -1,0 +1,358 @@
+// Internal helpers shared by the ops: argument checks, layout views, packing, threading, and the
+// depthwise row-segment step used by both depthwise_conv2d and the fused separable_conv2d.
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <exception>
+#include <limits>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "../kernels/kernels.hpp"
+#include "sepcpp/ops.hpp"
+
+namespace sepcpp {
+namespace detail {
+
+[[noreturn]] inline void fail(const std::string& msg) { throw std::invalid_argument(msg); }
+
+// A 4-D view in canonical NHWC order over caller memory in either layout.
+template <class T>
+struct View4 {
+  T* data;
+  int64_t n, h, w, c;
+  int64_t sn, sh, sw, sc;
+  bool dense() const {
+    // Dense NHWC: strides of dimensions of size 1 do not matter.
+    return (c <= 1 || sc == 1) && (w <= 1 || sw == c) && (h <= 1 || sh == w * c) &&
+           (n <= 1 || sn == h * w * c);
+  }
+  int64_t size() const { return n * h * w * c; }
+};
+
+template <class T>
+View4<T> nhwc_view(const Tensor<T>& t, Layout layout) {
+  View4<T> v;
+  v.data = t.data;
+  if (layout == Layout::kNHWC) {
+    v.n = t.shape[0], v.h = t.shape[1], v.w = t.shape[2], v.c = t.shape[3];
+    v.sn = t.strides[0], v.sh = t.strides[1], v.sw = t.strides[2], v.sc = t.strides[3];
+  } else {
+    v.n = t.shape[0], v.c = t.shape[1], v.h = t.shape[2], v.w = t.shape[3];
+    v.sn = t.strides[0], v.sc = t.strides[1], v.sh = t.strides[2], v.sw = t.strides[3];
+  }
+  return v;
+}
+
+// Copies a strided view into dense NHWC memory (or back out of it).
+template <class T>
+void gather_dense(const View4<const T>& v, T* dst) {
+  int64_t i = 0;
+  for (int64_t a = 0; a < v.n; ++a)
+    for (int64_t b = 0; b < v.h; ++b)
+      for (int64_t x = 0; x < v.w; ++x) {
+        const T* src = v.data + a * v.sn + b * v.sh + x * v.sw;
+        for (int64_t ch = 0; ch < v.c; ++ch) dst[i++] = src[ch * v.sc];
+      }
+}
+
+template <class T>
+void scatter_dense(const T* src, const View4<T>& v) {
+  int64_t i = 0;
+  for (int64_t a = 0; a < v.n; ++a)
+    for (int64_t b = 0; b < v.h; ++b)
+      for (int64_t x = 0; x < v.w; ++x) {
+        T* dst = v.data + a * v.sn + b * v.sh + x * v.sw;
+        for (int64_t ch = 0; ch < v.c; ++ch) dst[ch * v.sc] = src[i++];
+      }
+}
+
+// Input as dense NHWC: the caller's memory when it already is, a packed copy otherwise.
+template <class T>
+struct DenseInput {
+  std::vector<T> storage;
+  const T* data;
+  DenseInput(const Tensor<const T>& t, Layout layout) {
+    View4<const T> v = nhwc_view(t, layout);
+    if (v.dense()) {
+      data = v.data;
+    } else {
+      storage.resize(static_cast<size_t>(v.size()));
+      gather_dense(v, storage.data());
+      data = storage.data();
+    }
+  }
+};
+
+// Output as dense NHWC: written in place when the caller's memory is dense NHWC, else computed
+// into a buffer and scattered by finish().
+template <class T>
+struct DenseOutput {
+  std::vector<T> storage;
+  View4<T> view;
+  T* data;
+  DenseOutput(const Tensor<T>& t, Layout layout) : view(nhwc_view(t, layout)) {
+    if (view.dense()) {
+      data = view.data;
+    } else {
+      storage.resize(static_cast<size_t>(view.size()));
+      data = storage.data();
+    }
+  }
+  void finish() {
+    if (!storage.empty()) scatter_dense<T>(storage.data(), view);
+  }
+};
+
+// Filter element (a, b, c, d) of a 4-D filter tensor with any strides.
+template <class T>
+inline T at4(const Tensor<const T>& f, int64_t a, int64_t b, int64_t c, int64_t d) {
+  return f.data[a * f.strides[0] + b * f.strides[1] + c * f.strides[2] + d * f.strides[3]];
+}
+
+template <class T>
+inline T at1(const Tensor<const T>& f, int64_t i) {
+  return f.data[i * f.strides[0]];
+}
+
+template <class T>
+kernels::Activation<T> make_activation(Activation a) {
+  kernels::Activation<T> k;
+  switch (a) {
+    case Activation::kNone: break;
+    case Activation::kRelu:
+      k.clamp = true, k.lo = 0, k.hi = std::numeric_limits<T>::infinity();
+      break;
+    case Activation::kRelu6:
+      k.clamp = true, k.lo = 0, k.hi = 6;
+      break;
+  }
+  return k;
+}
+
+// Argument checks shared by the ops (messages name the argument and the shapes).
+template <class T>
+void check_rank(const char* op, const char* name, const Tensor<T>& t, int ndim) {
+  if (t.ndim != ndim)
+    fail(std::string(op) + ": " + name + " must have rank " + std::to_string(ndim) + ", got rank " +
+         std::to_string(t.ndim) + " with shape " + shape_string(t.shape, t.ndim));
+  if (!t.data && checked_product(name, t.shape, t.ndim) > 0)
+    fail(std::string(op) + ": " + name + " has a null data pointer");
+}
+
+template <class T>
+void check_bias(const char* op, const char* name, const Tensor<const T>& bias, int64_t channels) {
+  if (!bias.data) return;
+  if (bias.ndim != 1 || bias.shape[0] != channels)
+    fail(std::string(op) + ": " + name + " must have shape (" + std::to_string(channels) +
+         ",) to match the " + std::to_string(channels) + " channels it is added to, got shape " +
+         shape_string(bias.shape, bias.ndim));
+}
+
+template <class T>
+void check_output(const char* op, const Tensor<T>& out, const ConvGeometry& g, Layout layout) {
+  int64_t want[4];
+  output_shape(g, layout, want);
+  bool ok = out.ndim == 4;
+  for (int i = 0; ok && i < 4; ++i) ok = out.shape[i] == want[i];
+  if (!ok)
+    fail(std::string(op) + ": out must have shape " + shape_string(want, 4) + ", got shape " +
+         shape_string(out.shape, out.ndim));
+  if (!out.data && checked_product("out", want, 4) > 0) fail(std::string(op) + ": out has a null data pointer");
+}
+
+// Threads for the next op (set_num_threads or OpenMP's default in the calling thread).
+int threads_for_call();
+
+// Runs body(begin, end) over [0, items) in contiguous static chunks, one per thread. The split
+// only decides which thread computes an element, never how: results are bitwise identical for
+// any thread count. Exceptions (std::bad_alloc from scratch buffers) are rethrown after the join.
+template <class F>
+void parallel_for(int64_t items, int64_t min_items_per_thread, F&& body) {
+  if (items <= 0) return;
+  int threads = threads_for_call();
+  const int64_t useful = std::max<int64_t>(1, items / std::max<int64_t>(1, min_items_per_thread));
+  threads = static_cast<int>(std::min<int64_t>(threads, useful));
+  if (threads <= 1) {
+    body(int64_t(0), items);
+    return;
+  }
+  std::exception_ptr error;
+  std::mutex mu;
+#pragma omp parallel num_threads(threads)
+  {
+    const int64_t nt = omp_get_num_threads(), tid = omp_get_thread_num();
+    const int64_t begin = items * tid / nt, end = items * (tid + 1) / nt;
+    try {
+      if (begin < end) body(begin, end);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
+}
+
+// Depthwise weights rearranged per multiplier: w[m][tap][c], bias[m][c]. When M == 1 and the
+// filter is dense the caller's memory is used as it is.
+template <class T>
+struct DepthwiseWeights {
+  std::vector<T> w_storage, b_storage;
+  const T* w = nullptr;
+  const T* b = nullptr;
+  int64_t taps = 0, c = 0, m = 0;
+  DepthwiseWeights(const Tensor<const T>& filter, const Tensor<const T>& bias) {
+    const int64_t kh = filter.shape[0], kw = filter.shape[1];
+    c = filter.shape[2], m = filter.shape[3];
+    taps = kh * kw;
+    const bool dense = filter.strides[3] == 1 && filter.strides[2] == m &&
+                       filter.strides[1] == c * m && filter.strides[0] == kw * c * m;
+    if (m == 1 && dense) {
+      w = filter.data;
+    } else {
+      w_storage.resize(static_cast<size_t>(m * taps * c));
+      for (int64_t mm = 0; mm < m; ++mm)
+        for (int64_t y = 0; y < kh; ++y)
+          for (int64_t x = 0; x < kw; ++x)
+            for (int64_t cc = 0; cc < c; ++cc)
+              w_storage[((mm * taps) + y * kw + x) * c + cc] = at4(filter, y, x, cc, mm);
+      w = w_storage.data();
+    }
+    if (bias.data) {
+      if (m == 1 && bias.strides[0] == 1) {
+        b = bias.data;
+      } else {
+        b_storage.resize(static_cast<size_t>(m * c));
+        for (int64_t mm = 0; mm < m; ++mm)
+          for (int64_t cc = 0; cc < c; ++cc) b_storage[mm * c + cc] = at1(bias, cc * m + mm);
+        b = b_storage.data();
+      }
+    }
+  }
+};
+
+// Pointers to the input pixels under each tap of output pixels (n, oh, ow0 .. ow0+count-1), in
+// tap order (kh major), a zero row standing in for padding.
+template <class T>
+void build_indirection(const ConvGeometry& g, const T* in, const T* zero, int64_t n, int64_t oh,
+                       int64_t ow0, int64_t count, const T** ind) {
+  const int64_t H = g.h.in, W = g.w.in, C = g.in_channels;
+  for (int64_t p = 0; p < count; ++p) {
+    const int64_t ow = ow0 + p;
+    for (int64_t ky = 0; ky < g.h.kernel; ++ky) {
+      const int64_t ih = oh * g.h.stride - g.h.pad_before + ky * g.h.dilation;
+      const bool row_ok = ih >= 0 && ih < H;
+      for (int64_t kx = 0; kx < g.w.kernel; ++kx) {
+        const int64_t iw = ow * g.w.stride - g.w.pad_before + kx * g.w.dilation;
+        *ind++ = (row_ok && iw >= 0 && iw < W) ? in + ((n * H + ih) * W + iw) * C : zero;
+      }
+    }
+  }
+}
+
+// Per-thread scratch of the depthwise step.
+template <class T>
+struct DwScratch {
+  std::vector<const T*> ind;
+  std::vector<T> tmp;  // [pixels][C], only for M > 1
+};
+
+// Depthwise for the flat output pixels [p0, p0+count) (p = (n*OH + oh)*OW + ow), result in
+// out[p - p0][C*M] (pixel stride C*M, channel order c*M + m).
+template <class T>
+void depthwise_pixels(const ConvGeometry& g, const kernels::TypedKernels<T>& k, const T* in,
+                      const T* zero, const DepthwiseWeights<T>& dw, const kernels::Activation<T>& act,
+                      int64_t p0, int64_t count, T* out, DwScratch<T>& s) {
+  const int64_t OW = g.w.out, OH = g.h.out, C = g.in_channels, M = g.multiplier, CM = C * M;
+  const int64_t taps = g.taps();
+  int64_t p = p0;
+  while (p < p0 + count) {
+    const int64_t ow = p % OW, row = p / OW, oh = row % OH, n = row / OH;
+    const int64_t seg = std::min(OW - ow, p0 + count - p);
+    s.ind.resize(static_cast<size_t>(seg * taps));
+    build_indirection(g, in, zero, n, oh, ow, seg, s.ind.data());
+    T* o = out + (p - p0) * CM;
+    if (M == 1) {
+      k.dwconv(C, seg, taps, s.ind.data(), dw.w, dw.b, o, CM, act);
+    } else {
+      s.tmp.resize(static_cast<size_t>(seg * C));
+      for (int64_t m = 0; m < M; ++m) {
+        k.dwconv(C, seg, taps, s.ind.data(), dw.w + m * taps * C, dw.b ? dw.b + m * C : nullptr,
+                 s.tmp.data(), C, act);
+        for (int64_t q = 0; q < seg; ++q)
+          for (int64_t c = 0; c < C; ++c) o[q * CM + c * M + m] = s.tmp[q * C + c];
+      }
+    }
+    p += seg;
+  }
+}
+
+// A GEMM's B operand packed once per call: [1 or groups][panels].
+template <class T>
+struct PackedGemm {
+  std::vector<T> data;
+  size_t group_stride = 0;
+};
+
+// Packs B = filter viewed as [k, cols] per group (k rows of the group's columns) with bias.
+// `row_of(kk)` gives the pointer to filter row kk; columns are read with stride `col_stride`.
+template <class T>
+PackedGemm<T> pack_gemm(const kernels::TypedKernels<T>& k, int64_t groups, int64_t kg, int64_t og,
+                        const T* b, int64_t b_row_stride, int64_t b_col_stride,
+                        const Tensor<const T>& bias) {
+  PackedGemm<T> pg;
+  pg.group_stride = kernels::gemm_packed_size(static_cast<size_t>(kg), static_cast<size_t>(og), k.gemm_nr);
+  pg.data.resize(pg.group_stride * static_cast<size_t>(groups));
+  std::vector<T> dense, dbias;
+  const bool is_dense = b_col_stride == 1;
+  for (int64_t gi = 0; gi < groups; ++gi) {
+    const T* src = b + gi * og * b_col_stride;
+    int64_t stride = b_row_stride;
+    if (!is_dense) {
+      dense.resize(static_cast<size_t>(kg * og));
+      for (int64_t r = 0; r < kg; ++r)
+        for (int64_t j = 0; j < og; ++j) dense[r * og + j] = src[r * b_row_stride + j * b_col_stride];
+      src = dense.data();
+      stride = og;
+    }
+    const T* bp = nullptr;
+    if (bias.data) {
+      dbias.resize(static_cast<size_t>(og));
+      for (int64_t j = 0; j < og; ++j) dbias[j] = at1(bias, gi * og + j);
+      bp = dbias.data();
+    }
+    k.gemm_pack(static_cast<size_t>(kg), static_cast<size_t>(og), src, static_cast<size_t>(stride), bp,
+                pg.data.data() + gi * pg.group_stride);
+  }
+  return pg;
+}
+
+// Runs the (grouped) GEMM on `rows` rows of A (row stride = groups*kg) into C (row stride O).
+template <class T>
+void run_gemm(const kernels::TypedKernels<T>& k, const PackedGemm<T>& pg, int64_t groups, int64_t kg,
+              int64_t og, int64_t rows, const T* a, int64_t a_row_stride, T* c, int64_t c_row_stride,
+              const kernels::Activation<T>& act) {
+  for (int64_t gi = 0; gi < groups; ++gi)
+    k.gemm(static_cast<size_t>(rows), static_cast<size_t>(og), static_cast<size_t>(kg), a + gi * kg,
+           static_cast<size_t>(a_row_stride), pg.data.data() + gi * pg.group_stride, c + gi * og,
+           static_cast<size_t>(c_row_stride), act);
+}
+
+// Pixels per tile so that a [tile][width] scratch stays within ~128 KiB (L2), a multiple of the
+// GEMM's row tile, at least one row tile.
+template <class T>
+int64_t tile_pixels(int64_t width, size_t mr, int64_t total) {
+  const int64_t budget = (128 * 1024) / static_cast<int64_t>(sizeof(T));
+  int64_t t = std::max<int64_t>(1, budget / std::max<int64_t>(1, width));
+  t = std::max<int64_t>(static_cast<int64_t>(mr), t / static_cast<int64_t>(mr) * static_cast<int64_t>(mr));
+  return std::max<int64_t>(1, std::min(t, total));
+}
+
+}  // namespace detail
+}  // namespace sepcpp
