@@ -107,17 +107,79 @@ py::array run_typed(OpKind op, const py::array& input, const py::object& f1, con
   return result;
 }
 
+OpKind parse_op(const std::string& op_name) {
+  if (op_name == "depthwise") return OpKind::kDepthwise;
+  if (op_name == "pointwise") return OpKind::kPointwise;
+  if (op_name == "separable") return OpKind::kSeparable;
+  if (op_name == "conv") return OpKind::kConv;
+  throw std::invalid_argument("unknown op " + op_name);
+}
+
+// A prepacked layer of one dtype.
+template <class T>
+class PyLayer {
+ public:
+  PyLayer(const std::string& op, const py::array& f1, const py::object& f2, const py::object& b1,
+          const py::object& b2, std::array<int64_t, 2> strides, std::array<int64_t, 2> dilations,
+          const std::string& padding, std::array<int64_t, 4> pads, const std::string& layout,
+          const std::string& activation, const std::string& depthwise_activation, int64_t groups)
+      : layer_(parse_op(op), view<T>(f1, "filter"), view<T>(f2, "pointwise_filter"), view<T>(b1, "bias"),
+               view<T>(b2, "bias"),
+               make_params(strides, dilations, padding, pads, layout, activation, depthwise_activation, groups)) {}
+
+  py::array call(const py::array& input, const py::object& out) const {
+    if (!input.dtype().is(py::dtype::of<T>()))
+      throw py::type_error("input: dtype " + py::str(input.dtype()).cast<std::string>() +
+                           " does not match the layer's dtype " + py::str(py::dtype::of<T>()).cast<std::string>());
+    const Tensor<const T> in = view<T>(input, "input");
+    if (in.ndim != 4)
+      throw std::invalid_argument(std::string(sepcpp::op_name(layer_.op())) + ": input must have rank 4, got shape " +
+                                  sepcpp::shape_string(in.shape, in.ndim));
+    const sepcpp::ConvGeometry g = layer_.geometry(in.shape);
+    py::array result;
+    if (out.is_none()) {
+      int64_t shape[4];
+      sepcpp::output_shape(g, layer_.params().layout, shape);
+      result = py::array_t<T>(std::vector<py::ssize_t>(shape, shape + 4));
+    } else {
+      result = py::reinterpret_borrow<py::array>(out);
+    }
+    Tensor<T> o = mutable_view<T>(result);
+    {
+      py::gil_scoped_release release;
+      layer_(in, o);
+    }
+    return result;
+  }
+
+  std::vector<int64_t> output_shape(std::vector<int64_t> input_shape) const {
+    if (input_shape.size() != 4) throw std::invalid_argument("input: must have rank 4");
+    const sepcpp::ConvGeometry g = layer_.geometry(input_shape.data());
+    std::vector<int64_t> shape(4);
+    sepcpp::output_shape(g, layer_.params().layout, shape.data());
+    return shape;
+  }
+
+ private:
+  sepcpp::ConvLayer<T> layer_;
+};
+
+template <class T>
+void bind_layer(py::module_& m, const char* name) {
+  py::class_<PyLayer<T>>(m, name)
+      .def(py::init<const std::string&, const py::array&, const py::object&, const py::object&, const py::object&,
+                    std::array<int64_t, 2>, std::array<int64_t, 2>, const std::string&, std::array<int64_t, 4>,
+                    const std::string&, const std::string&, const std::string&, int64_t>())
+      .def("__call__", &PyLayer<T>::call, py::arg("input"), py::arg("out") = py::none())
+      .def("output_shape", &PyLayer<T>::output_shape);
+}
+
 py::array run(const std::string& op_name, const py::array& input, const py::object& f1, const py::object& f2,
               const py::object& b1, const py::object& b2, const py::object& out, std::array<int64_t, 2> strides,
               std::array<int64_t, 2> dilations, const std::string& padding, std::array<int64_t, 4> pads,
               const std::string& layout, const std::string& activation, const std::string& depthwise_activation,
               int64_t groups) {
-  OpKind op;
-  if (op_name == "depthwise") op = OpKind::kDepthwise;
-  else if (op_name == "pointwise") op = OpKind::kPointwise;
-  else if (op_name == "separable") op = OpKind::kSeparable;
-  else if (op_name == "conv") op = OpKind::kConv;
-  else throw std::invalid_argument("unknown op " + op_name);
+  const OpKind op = parse_op(op_name);
   const ConvParams p = make_params(strides, dilations, padding, pads, layout, activation, depthwise_activation, groups);
   if (input.dtype().is(py::dtype::of<float>())) return run_typed<float>(op, input, f1, f2, b1, b2, out, p);
   if (input.dtype().is(py::dtype::of<double>())) return run_typed<double>(op, input, f1, f2, b1, b2, out, p);
@@ -133,6 +195,8 @@ PYBIND11_MODULE(_core, m) {
         py::arg("bias2"), py::arg("out"), py::arg("strides"), py::arg("dilations"), py::arg("padding"),
         py::arg("pads"), py::arg("layout"), py::arg("activation"), py::arg("depthwise_activation"),
         py::arg("groups"));
+  bind_layer<float>(m, "LayerF32");
+  bind_layer<double>(m, "LayerF64");
   m.def("set_num_threads", &sepcpp::set_num_threads);
   m.def("get_num_threads", &sepcpp::get_num_threads);
   m.def("isa_in_use", [] { return std::string(sepcpp::isa_in_use()); });

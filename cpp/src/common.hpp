@@ -22,6 +22,14 @@ namespace detail {
 
 [[noreturn]] inline void fail(const std::string& msg) { throw std::invalid_argument(msg); }
 
+// What the filters alone say (validated without the input).
+struct FilterInfo {
+  int64_t kh = 1, kw = 1, in_channels = 0, multiplier = 1, out_channels = 0;
+};
+FilterInfo filter_info(OpKind op, const int64_t* filter_shape, int filter_ndim, const int64_t* filter2_shape,
+                       int filter2_ndim, const ConvParams& params);
+const char* filter_arg_name(OpKind op);
+
 // A 4-D view in canonical NHWC order over caller memory in either layout.
 template <class T>
 struct View4 {
@@ -199,21 +207,22 @@ void parallel_for(int64_t items, int64_t min_items_per_thread, F&& body) {
   if (error) std::rethrow_exception(error);
 }
 
-// Depthwise weights rearranged per multiplier: w[m][tap][c], bias[m][c]. When M == 1 and the
-// filter is dense the caller's memory is used as it is.
+// Depthwise weights rearranged per multiplier: w[m][tap][c], bias[m][c]. With `borrow` (a
+// one-off functional call), M == 1 and dense memory, the caller's arrays are used as they are.
 template <class T>
 struct DepthwiseWeights {
   std::vector<T> w_storage, b_storage;
   const T* w = nullptr;
   const T* b = nullptr;
   int64_t taps = 0, c = 0, m = 0;
-  DepthwiseWeights(const Tensor<const T>& filter, const Tensor<const T>& bias) {
+  DepthwiseWeights() = default;
+  DepthwiseWeights(const Tensor<const T>& filter, const Tensor<const T>& bias, bool borrow) {
     const int64_t kh = filter.shape[0], kw = filter.shape[1];
     c = filter.shape[2], m = filter.shape[3];
     taps = kh * kw;
     const bool dense = filter.strides[3] == 1 && filter.strides[2] == m &&
                        filter.strides[1] == c * m && filter.strides[0] == kw * c * m;
-    if (m == 1 && dense) {
+    if (borrow && m == 1 && dense) {
       w = filter.data;
     } else {
       w_storage.resize(static_cast<size_t>(m * taps * c));
@@ -225,7 +234,7 @@ struct DepthwiseWeights {
       w = w_storage.data();
     }
     if (bias.data) {
-      if (m == 1 && bias.strides[0] == 1) {
+      if (borrow && m == 1 && bias.strides[0] == 1) {
         b = bias.data;
       } else {
         b_storage.resize(static_cast<size_t>(m * c));
@@ -235,6 +244,11 @@ struct DepthwiseWeights {
       }
     }
   }
+  // Moving a vector keeps its buffer, so w/b stay valid; copying would not: forbid it.
+  DepthwiseWeights(DepthwiseWeights&&) = default;
+  DepthwiseWeights& operator=(DepthwiseWeights&&) = default;
+  DepthwiseWeights(const DepthwiseWeights&) = delete;
+  DepthwiseWeights& operator=(const DepthwiseWeights&) = delete;
 };
 
 // Pointers to the input pixels under each tap of output pixels (n, oh, ow0 .. ow0+count-1), in
@@ -344,13 +358,16 @@ void run_gemm(const kernels::TypedKernels<T>& k, const PackedGemm<T>& pg, int64_
            static_cast<size_t>(c_row_stride), act);
 }
 
-// Pixels per tile so that a [tile][width] scratch stays within ~128 KiB (L2), a multiple of the
-// GEMM's row tile, at least one row tile.
+// Pixels per tile so that a [tile][width] scratch stays within ~128 KiB (L2): a multiple of the
+// GEMM's row tile, at least one row tile, and small enough that every thread gets a tile. (The
+// split never changes any element's arithmetic, so results do not depend on it.)
 template <class T>
-int64_t tile_pixels(int64_t width, size_t mr, int64_t total) {
+int64_t tile_pixels(int64_t width, size_t mr_, int64_t total, int64_t threads) {
+  const int64_t mr = static_cast<int64_t>(mr_);
   const int64_t budget = (128 * 1024) / static_cast<int64_t>(sizeof(T));
   int64_t t = std::max<int64_t>(1, budget / std::max<int64_t>(1, width));
-  t = std::max<int64_t>(static_cast<int64_t>(mr), t / static_cast<int64_t>(mr) * static_cast<int64_t>(mr));
+  t = std::max<int64_t>(mr, t / mr * mr);
+  if ((total + t - 1) / t < threads) t = std::max<int64_t>(1, ((total + threads - 1) / threads + mr - 1) / mr * mr);
   return std::max<int64_t>(1, std::min(t, total));
 }
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os as _os
 
 from . import _core
+from ._layers import Conv2D, DepthwiseConv2D, PointwiseConv2D, SeparableConv2D
 from ._api import (
     conv1d,
     conv2d,
@@ -24,6 +25,10 @@ from ._api import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Conv2D",
+    "DepthwiseConv2D",
+    "PointwiseConv2D",
+    "SeparableConv2D",
     "conv1d",
     "conv2d",
     "depthwise_conv1d",

@@ -1,4 +1,4 @@
-"""Command line: ``python -m sepcpp demo`` | ``info``."""
+"""Command line: ``python -m sepcpp demo`` | ``info`` | ``bench [options]``."""
 
 from __future__ import annotations
 
@@ -52,10 +52,17 @@ def _demo() -> int:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "bench":  # everything after "bench" is the benchmark's own
+        from . import _bench
+
+        return _bench.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m sepcpp", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="reproduce the founding example (three ways agree)")
     sub.add_parser("info", help="print sepcpp.info()")
+    sub.add_parser("bench", add_help=False,
+                   help="time the layer suite against NumPy/TensorFlow/PyTorch (python -m sepcpp bench --help)")
     args = parser.parse_args(argv)
     if args.command == "demo":
         return _demo()

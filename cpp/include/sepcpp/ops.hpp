@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "sepcpp/geometry.hpp"
@@ -77,6 +78,29 @@ void separable_conv2d(const Tensor<const T>& input, const Tensor<const T>& depth
 template <class T>
 void conv2d(const Tensor<const T>& input, const Tensor<const T>& filter,
             const Tensor<const T>& bias, const Tensor<T>& output, const ConvParams& params);
+
+// A layer: filters and biases validated, copied and packed once (into the layout the kernels of
+// the ISA in use at construction read), then applied to any number of inputs of any spatial size,
+// as XNNPACK's operators and oneDNN's primitives are. `filter2` is the pointwise filter of a
+// separable layer and `bias2` its bias (`bias1` is then the depthwise bias); both are ignored
+// (pass empty tensors) for the other ops. Copyable (shares the packed weights); const calls are
+// safe from many threads at once.
+template <class T>
+class ConvLayer {
+ public:
+  ConvLayer(OpKind op, const Tensor<const T>& filter, const Tensor<const T>& filter2,
+            const Tensor<const T>& bias1, const Tensor<const T>& bias2, const ConvParams& params);
+  // Validates the input shape against the layer; throws std::invalid_argument.
+  ConvGeometry geometry(const int64_t input_shape[4]) const;
+  void operator()(const Tensor<const T>& input, const Tensor<T>& output) const;
+  OpKind op() const;
+  const ConvParams& params() const;
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<const Impl> impl_;
+};
 
 // Threads used by every op: n > 0 fixes the count process-wide; n == 0 follows OpenMP's
 // omp_get_max_threads() in the calling thread (OMP_NUM_THREADS, threadpoolctl).
