@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what the tests need and runs every test: the C++ ISA sweeps (ctest) and pytest.
+# This is the README's test command and exactly what .ci/run calls.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+
+# The package itself, the test tools, and the peers the tests compare with (TensorFlow must be
+# there: SEPCPP_REQUIRE_TENSORFLOW=1 below turns its absence into a failure, not a skip).
+"$PY" -m pip install --quiet --disable-pip-version-check ".[test]" "tensorflow-cpu==2.21.0" "torch==2.13.0"
+
+# C++: every compiled ISA level against the double-precision reference, warnings as errors.
+gen=()
+command -v ninja >/dev/null 2>&1 && gen=(-G Ninja)
+cmake -S . -B build/ctest "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DSEPCPP_WERROR=ON >/dev/null
+cmake --build build/ctest --parallel 2
+ctest --test-dir build/ctest --output-on-failure
+
+# Python: the installed package (python/ is not on sys.path), TensorFlow comparisons required.
+SEPCPP_REQUIRE_TENSORFLOW=1 "$PY" -m pytest tests/python -q -p no:cacheprovider
