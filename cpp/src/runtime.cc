@@ -10,10 +10,9 @@ std::atomic<int> g_threads{0};  // 0: follow OpenMP's default in the calling thr
 
 void set_num_threads(int n) {
   if (n < 0) detail::fail("set_num_threads: n must be >= 0 (0 follows OpenMP), got " + std::to_string(n));
+  // sepcpp's own setting: OpenMP's (omp_set_num_threads) is left alone, so that set_num_threads(0)
+  // really returns to it and other OpenMP libraries in the process are not affected.
   g_threads.store(n);
-  // Keep OpenMP's own setting in step in this thread, so that tools reading it (threadpoolctl)
-  // report what sepcpp uses.
-  if (n > 0) omp_set_num_threads(n);
 }
 
 int get_num_threads() {

@@ -89,6 +89,8 @@ def _check_out(out: Any, dtype: np.dtype, sources: Sequence[Optional[np.ndarray]
         raise TypeError(f"out: dtype {out.dtype} does not match the input's dtype {dtype}")
     if not out.flags.writeable:
         raise ValueError(f"out: is read-only (shape {out.shape})")
+    if out.size == 0:
+        return out  # nothing is written (NumPy gives empty arrays zero strides)
     # Elements of `out` must not overlap each other: strides sorted by size must each step over
     # the whole extent of the smaller ones.
     extent = out.itemsize
@@ -325,6 +327,9 @@ def conv2d(input, filters, strides, padding, data_format="NHWC", dilations=None,
 # 1-D ops: views with H == 1 (no copies), the 2-D core underneath.
 
 
+_OP_2D = {"depthwise": "depthwise_conv2d", "separable": "separable_conv2d", "conv": "conv2d"}
+
+
 def _run_1d(op, input, filters, biases, stride, padding, data_format, dilations, activation,
             dw_activation, groups, out):
     layout = _layout(data_format, ("NWC", "NCW"))
@@ -346,8 +351,16 @@ def _run_1d(op, input, filters, biases, stride, padding, data_format, dilations,
     x4 = np.expand_dims(x, axis)
     f4 = [f[None] for f in fs]
     o4 = None if o is None else np.expand_dims(o, axis)
-    r = _run(op, x4, f4[0], f4[1] if len(f4) > 1 else None, bs[0], bs[1] if len(bs) > 1 else None, o4,
-             (1, s), (1, d), pad, layout2d, activation, dw_activation, groups)
+    try:
+        r = _run(op, x4, f4[0], f4[1] if len(f4) > 1 else None, bs[0], bs[1] if len(bs) > 1 else None, o4,
+                 (1, s), (1, d), pad, layout2d, activation, dw_activation, groups)
+    except ValueError as e:
+        # The core checks the 2-D view (height 1); say it in the 1-D op's words and shapes.
+        name_1d = _OP_2D[op].replace("2d", "1d") if groups == 1 else f"super_{_OP_2D[op].replace('2d', '1d')}"
+        msg = str(e).replace(_OP_2D[op] + ":", name_1d + ":").replace("strides must", "stride must")
+        shapes = ", ".join(f"{n} shape {f.shape}" for (n, _), f in zip(filters, fs))
+        raise ValueError(f"{msg} [{name_1d}: input shape {x.shape} ({layout}), {shapes}; checked as 2-D with "
+                         "height 1]") from None
     return o if o is not None else np.squeeze(r, axis)
 
 
