@@ -33,6 +33,9 @@ __all__ = [
     "conv2d",
     "depthwise_conv1d",
     "depthwise_conv2d",
+    "cython_extension_kwargs",
+    "get_include",
+    "get_library_dir",
     "get_num_threads",
     "info",
     "pointwise_conv2d",
@@ -60,6 +63,30 @@ def set_num_threads(n: int) -> None:
 def get_num_threads() -> int:
     """Threads the next op will use."""
     return _core.get_num_threads()
+
+
+def get_include() -> str:
+    """The folder holding sepcpp's C++ headers (``sepcpp/ops.hpp``), for extensions that cimport
+    sepcpp."""
+    return _os.path.join(_os.path.dirname(__file__), "include")
+
+
+def get_library_dir() -> str:
+    """The folder holding the static core library ``libsepcpp_core.a``."""
+    return _os.path.join(_os.path.dirname(__file__), "lib")
+
+
+def cython_extension_kwargs() -> dict:
+    """Keyword arguments for ``setuptools.Extension`` to build a .pyx that does ``cimport sepcpp``:
+    C++17, sepcpp's headers, its static core library and OpenMP."""
+    return {
+        "language": "c++",
+        "include_dirs": [get_include()],
+        "library_dirs": [get_library_dir()],
+        "libraries": ["sepcpp_core"],
+        "extra_compile_args": ["-std=c++17", "-fopenmp"],
+        "extra_link_args": ["-fopenmp"],
+    }
 
 
 def info() -> dict:
