@@ -1,0 +1,115 @@
+"""The paper's ConvStep, LN(SepConv(ReLU(x))), stacked with windows 3-7-15-31 and causal padding
+(examples/convstep.py, NumPy + sepcpp): against the same stack built from Keras layers
+(SeparableConv1D on explicitly left-padded input, LayerNormalization), and against the NumPy
+reference, including the paper's super-separable steps (groups alternating 2 and 3)."""
+
+import contextlib
+import importlib.util
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import reference as ref
+
+_PATH = Path(__file__).resolve().parents[2] / "examples" / "convstep.py"
+_spec = importlib.util.spec_from_file_location("convstep", _PATH)
+convstep = importlib.util.module_from_spec(_spec)
+sys.modules["convstep"] = convstep  # dataclasses look their module up there
+_spec.loader.exec_module(convstep)
+
+WINDOWS = (3, 7, 15, 31)
+
+
+def reference_stack(x, steps):
+    for w in steps:
+        y = ref.super_separable_conv1d(np.maximum(x, 0), w.depthwise, w.pointwise, w.groups, 1, "CAUSAL",
+                                       dilations=w.dilation, bias=w.bias)
+        x = convstep.layer_norm(y, w.gamma.astype(np.float64), w.beta.astype(np.float64))
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("groups", [None, [2, 3, 2, 3]])
+def test_stack_matches_numpy_reference(dtype, groups):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 40, 24)).astype(dtype)
+    steps = convstep.random_steps(24, WINDOWS, seed=1, dtype=dtype, groups=groups)
+    got = convstep.convstep_stack(x, steps)
+    want = reference_stack(x.astype(np.float64), steps)
+    # Layer norm divides by the std of each position: compare after normalisation with a bound
+    # that covers float32 rounding through four stacked steps.
+    tol = 2e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(got, want, rtol=0, atol=tol)
+
+
+def test_stack_is_causal():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((1, 50, 16)).astype(np.float32)
+    steps = convstep.random_steps(16, WINDOWS, seed=2)
+    y = convstep.convstep_stack(x, steps)
+    x2 = x.copy()
+    x2[:, 30:] = rng.standard_normal((1, 20, 16))
+    y2 = convstep.convstep_stack(x2, steps)
+    np.testing.assert_array_equal(y[:, :30], y2[:, :30])
+    assert not np.array_equal(y[:, 30:], y2[:, 30:])
+
+
+@contextlib.contextmanager
+def _quiet():
+    saved = [os.dup(1), os.dup(2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved + [devnull]:
+            os.close(fd)
+
+
+def _keras():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    with _quiet():
+        if os.environ.get("SEPCPP_REQUIRE_TENSORFLOW") == "1":
+            import keras  # the test runner requires it: a missing TensorFlow fails here
+        else:
+            keras = pytest.importorskip("keras")
+            pytest.importorskip("tensorflow")
+    return keras
+
+
+def test_stack_matches_keras():
+    keras = _keras()
+    rng = np.random.default_rng(7)
+    channels, length = 32, 48
+    x = rng.standard_normal((2, length, channels)).astype(np.float32)
+    steps = convstep.random_steps(channels, WINDOWS, seed=3)
+    with _quiet():
+        layers = [keras.Input((length, channels))]
+        model_layers = []
+        for w in steps:
+            k = w.depthwise.shape[0]
+            conv = keras.layers.SeparableConv1D(channels, k, padding="valid", use_bias=True)
+            norm = keras.layers.LayerNormalization(epsilon=1e-3)
+            model_layers.append((conv, norm))
+            # Keras 3's SeparableConv1D has no padding="causal": pad on the left explicitly.
+            layers += [keras.layers.ReLU(), keras.layers.ZeroPadding1D((k - 1, 0)), conv, norm]
+        model = keras.Sequential(layers)
+        for (conv, norm), w in zip(model_layers, steps):
+            conv.set_weights([w.depthwise, w.pointwise, w.bias])
+            norm.set_weights([w.gamma, w.beta])
+        want = np.asarray(model(x, training=False))
+    got = convstep.convstep_stack(x, steps)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=0, atol=2e-4)
