@@ -423,8 +423,7 @@ def _measure(call: Callable[[], Any], repeat: int, budget_s: float, skip_over: O
 
 
 def _rel_diff(ref: np.ndarray, got: np.ndarray) -> float:
-    if ref.shape != got.shape:
-        return math.inf
+    """max |ref - got| / max |ref| (arrays of the same shape)."""
     scale = float(np.max(np.abs(ref))) if ref.size else 0.0
     diff = float(np.max(np.abs(ref.astype(np.float64) - got))) if ref.size else 0.0
     return diff / max(scale, 1e-30) if diff else 0.0
@@ -658,8 +657,10 @@ def run_layers(layers: List[Layer], thread_counts: List[int], peers: List[str], 
                         numpy_too_slow = True
                         peer_res[impl] = {"status": "skipped", "reason": f"one call takes > {NUMPY_LIMIT_S:g} s"}
                         continue
-                    diff = _rel_diff(ref, np.asarray(to_nhwc(result)))
-                    info = {"status": "ok" if diff < TOLERANCE else "MISMATCH", "ms": t["median_s"] * 1e3,
+                    got = np.asarray(to_nhwc(result))
+                    diff = _rel_diff(ref, got) if got.shape == ref.shape else None  # None: wrong shape
+                    info = {"status": "ok" if diff is not None and diff < TOLERANCE else "MISMATCH",
+                            "ms": t["median_s"] * 1e3,
                             "min_ms": t["min_s"] * 1e3, "runs": t["runs"], "rel_diff": diff,
                             "threads": nthreads}
                     if impl == "tf":
@@ -751,8 +752,8 @@ def call_overhead(calls: int = 2000, peers: Optional[List[str]] = None, api: str
         res = np.asarray(to_nhwc(r))
         if ref is None:
             ref = res
-        diff = _rel_diff(ref, res)
-        out["results"][name] = {"status": "ok" if diff < TOLERANCE else "MISMATCH",
+        diff = _rel_diff(ref, res) if res.shape == ref.shape else None  # None: wrong shape
+        out["results"][name] = {"status": "ok" if diff is not None and diff < TOLERANCE else "MISMATCH",
                                 "median_us": statistics.median(times) * 1e6, "min_us": min(times) * 1e6,
                                 "rel_diff": diff}
     import sepcpp
@@ -787,7 +788,9 @@ def _peer_cell(r: Dict[str, Any], nthreads: int) -> str:
 def format_table(rows: List[Dict[str, Any]], peers: List[str], summary: Dict[str, Any],
                  limits: Dict[str, Any], notes: List[str]) -> str:
     has_peak = any(r["sepcpp"].get("pct_peak") is not None for r in rows)
-    has_roof = any(r["sepcpp"].get("pct_roofline") is not None for r in rows)
+    # the roofline column only where some layer is memory-bound (else it repeats %peak)
+    has_roof = any(r["sepcpp"].get("pct_roofline") is not None
+                   and abs(r["sepcpp"]["pct_roofline"] - r["sepcpp"]["pct_peak"]) > 0.5 for r in rows)
     cols = [("layer", 18, "<"), ("thr", 3, ">"), ("sepcpp ms", 9, ">"), ("GFLOP/s", 7, ">")]
     if has_peak:
         cols.append(("%peak", 5, ">"))
@@ -795,8 +798,8 @@ def format_table(rows: List[Dict[str, Any]], peers: List[str], summary: Dict[str
         cols.append(("%roof", 5, ">"))
     cols += [(p, max(9, len(p)), ">") for p in peers]
     if peers:
-        cols.append(("best/sep", 15, ">"))
-    head = "  ".join(f"{n:{a}{w}}" for n, w, a in cols)
+        cols.append(("best/sep", 16, "<"))
+    head = "  ".join(f"{n:{a}{w}}" for n, w, a in cols).rstrip()
     lines = [head, "-" * len(head)]
     for r in rows:
         s = r["sepcpp"]
@@ -807,8 +810,8 @@ def format_table(rows: List[Dict[str, Any]], peers: List[str], summary: Dict[str
             cells.append("-" if s["pct_roofline"] is None else f"{s['pct_roofline']:.0f}%")
         cells += [_peer_cell(r["peers"][p], r["threads"]) for p in peers]
         if peers:
-            cells.append("-" if r["ratio"] is None else f"{r['ratio']:.2f} {r['best_peer']}")
-        lines.append("  ".join(f"{c:{a}{w}}" for c, (_, w, a) in zip(cells, cols)))
+            cells.append("-" if r["ratio"] is None else f"{r['ratio']:5.2f} {r['best_peer']:<10}")
+        lines.append("  ".join(f"{c:{a}{w}}" for c, (_, w, a) in zip(cells, cols)).rstrip())
     lines.append("")
     lines.append("best/sep: time of the fastest correct peer with the same threads / sepcpp's time "
                  "(> 1: sepcpp is faster)")
@@ -859,10 +862,13 @@ def plot_ratios(rows: List[Dict[str, Any]], thread_counts: List[int], path: str)
     width = 0.8 / max(1, len(thread_counts))
     for k, n in enumerate(thread_counts):
         by = {r["layer"]: r["ratio"] for r in rows if r["threads"] == n}
-        vals = [by.get(name) or 0.0 for name in names]
-        ax.bar([i + k * width for i in range(len(names))], vals, width, label=f"{n} thread(s)")
+        vals = [by.get(name) or float("nan") for name in names]
+        # bars grow from 1 (parity) up or down
+        ax.bar([i + k * width for i in range(len(names))], [v - 1 for v in vals], width, bottom=1.0,
+               label=f"{n} thread(s)")
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.axhline(SLOW_RATIO, color="red", linewidth=0.8, linestyle="--")
+    ax.set_yscale("log")  # ratios: 2x faster and 2x slower are equally far from 1
     ax.set_xticks([i + width * (len(thread_counts) - 1) / 2 for i in range(len(names))])
     ax.set_xticklabels(names, rotation=45, ha="right")
     ax.set_ylabel("best peer time / sepcpp time (> 1: sepcpp faster)")
