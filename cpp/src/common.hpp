@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <exception>
@@ -178,30 +179,42 @@ void check_output(const char* op, const Tensor<T>& out, const ConvGeometry& g, L
 // Threads for the next op (set_num_threads or OpenMP's default in the calling thread).
 int threads_for_call();
 
-// Runs body(begin, end) over [0, items) in contiguous static chunks, one per thread. The split
-// only decides which thread computes an element, never how: results are bitwise identical for
-// any thread count. Exceptions (std::bad_alloc from scratch buffers) are rethrown after the join.
+// Below this many multiply-adds a call runs on the calling thread: waking a team costs more.
+constexpr int64_t kMinWorkPerThread = 32 * 1024;
+
+// Runs body(begin, end) over [0, items) on up to threads_for_call() threads. `work_per_item`
+// (multiply-adds, roughly) decides how many threads are worth waking. Items are handed out in
+// chunks, several per thread, from a shared counter: on a shared machine a thread that loses its
+// core holds up only its current chunk. Which thread computes an element never changes how it is
+// computed, so results are bitwise identical for any thread count. Exceptions (std::bad_alloc from
+// scratch buffers) are rethrown on the calling thread after the join.
 template <class F>
-void parallel_for(int64_t items, int64_t min_items_per_thread, F&& body) {
+void parallel_for(int64_t items, int64_t work_per_item, F&& body) {
   if (items <= 0) return;
-  int threads = threads_for_call();
-  const int64_t useful = std::max<int64_t>(1, items / std::max<int64_t>(1, min_items_per_thread));
-  threads = static_cast<int>(std::min<int64_t>(threads, useful));
+  int64_t total;
+  if (__builtin_mul_overflow(items, std::max<int64_t>(1, work_per_item), &total)) total = INT64_MAX;
+  const int64_t useful = std::max<int64_t>(1, std::min(items, total / kMinWorkPerThread));
+  const int threads = static_cast<int>(std::min<int64_t>(threads_for_call(), useful));
   if (threads <= 1) {
     body(int64_t(0), items);
     return;
   }
+  const int64_t chunks = std::min<int64_t>(items, int64_t(threads) * 4);
+  std::atomic<int64_t> next{0};
   std::exception_ptr error;
   std::mutex mu;
 #pragma omp parallel num_threads(threads)
   {
-    const int64_t nt = omp_get_num_threads(), tid = omp_get_thread_num();
-    const int64_t begin = items * tid / nt, end = items * (tid + 1) / nt;
     try {
-      if (begin < end) body(begin, end);
+      for (;;) {
+        const int64_t c = next.fetch_add(1, std::memory_order_relaxed);
+        if (c >= chunks) break;
+        body(items * c / chunks, items * (c + 1) / chunks);
+      }
     } catch (...) {
       std::lock_guard<std::mutex> lock(mu);
       if (!error) error = std::current_exception();
+      next.store(chunks);  // the others stop at their next chunk
     }
   }
   if (error) std::rethrow_exception(error);

@@ -18,7 +18,7 @@ void run_conv(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, const
   const int64_t tile = tile_pixels<T>(K, k.gemm_mr, P, threads_for_call());
   const int64_t tiles = (P + tile - 1) / tile;
   const int64_t OW = g.w.out, OH = g.h.out;
-  parallel_for(tiles, 1, [&](int64_t b, int64_t e) {
+  parallel_for(tiles, tile * K * O, [&](int64_t b, int64_t e) {
     std::vector<const T*> ind;
     std::vector<T> cols(static_cast<size_t>(tile * K));
     for (int64_t i = b; i < e; ++i) {

@@ -14,7 +14,7 @@ void run_depthwise(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, 
   // Chunks of at most 256 pixels keep the indirection buffer small.
   const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(g.w.out, 256));
   const int64_t chunks = (P + chunk - 1) / chunk;
-  parallel_for(chunks, 1, [&](int64_t b, int64_t e) {
+  parallel_for(chunks, chunk * CM * g.taps(), [&](int64_t b, int64_t e) {
     DwScratch<T> s;
     for (int64_t i = b; i < e; ++i) {
       const int64_t p0 = i * chunk, cnt = std::min(chunk, P - p0);

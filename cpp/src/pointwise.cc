@@ -18,7 +18,7 @@ void run_pointwise(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, 
   const int64_t want = 2 * static_cast<int64_t>(threads_for_call());
   const int64_t col_blocks = row_blocks >= want ? 1 : std::min<int64_t>(panels, (want + row_blocks - 1) / row_blocks);
   const int64_t panels_per_block = (panels + col_blocks - 1) / col_blocks;
-  parallel_for(row_blocks * col_blocks, 1, [&](int64_t b, int64_t e) {
+  parallel_for(row_blocks * col_blocks, row_block * C * (O / col_blocks + 1), [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       const int64_t rb = i / col_blocks, cb = i % col_blocks;
       const int64_t r0 = rb * row_block, rows = std::min(row_block, P - r0);

@@ -15,7 +15,7 @@ void run_separable(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, 
   const auto act = make_activation<T>(L.params.activation);
   const int64_t tile = tile_pixels<T>(CM, k.gemm_mr, P, threads_for_call());
   const int64_t tiles = (P + tile - 1) / tile;
-  parallel_for(tiles, 1, [&](int64_t b, int64_t e) {
+  parallel_for(tiles, tile * CM * (g.taps() + O / L.groups), [&](int64_t b, int64_t e) {
     DwScratch<T> s;
     std::vector<T> mid(static_cast<size_t>(tile * CM));
     for (int64_t i = b; i < e; ++i) {
