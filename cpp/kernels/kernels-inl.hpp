@@ -14,47 +14,68 @@ namespace sepcpp {
 namespace kernels {
 
 // ---------------------------------------------------------------------------------------------
-// Depthwise: B vectors of channels at a time, so B independent FMA chains hide FMA latency.
-template <class S, size_t B>
-inline void dwconv_block(size_t c, size_t taps, size_t channels, const typename S::Elem* const* ip,
-                         const typename S::Elem* weights, const typename S::Elem* bias,
-                         typename S::Elem* o, bool clamp, typename S::V lo, typename S::V hi) {
+// Depthwise: a tile of PX output pixels x B vectors of channels. Each weight vector loaded for a
+// tap serves PX pixels (fewer loads per FMA), and the PX*B accumulators are independent chains
+// that hide the FMA latency. MASKED handles the last n < N channels with masked loads/stores.
+template <class S, size_t PX, size_t B, bool MASKED>
+inline void dwconv_tile(size_t c, size_t n, size_t taps, size_t channels, const typename S::Elem* const* ip,
+                        const typename S::Elem* weights, const typename S::Elem* bias, typename S::Elem* o,
+                        size_t out_pixel_stride, bool clamp, typename S::V lo, typename S::V hi) {
+  using T = typename S::Elem;
   using V = typename S::V;
-  V acc[B];
-  for (size_t b = 0; b < B; ++b) acc[b] = bias ? S::load(bias + c + b * S::N) : S::zero();
-  for (size_t t = 0; t < taps; ++t) {
-    const typename S::Elem* in = ip[t] + c;
-    const typename S::Elem* w = weights + t * channels + c;
-    for (size_t b = 0; b < B; ++b) acc[b] = S::fma(S::load(in + b * S::N), S::load(w + b * S::N), acc[b]);
-  }
+  constexpr size_t N = S::N;
+  auto load = [n](const T* p) { return MASKED ? S::load_n(p, n) : S::load(p); };
+  V acc[PX][B];
   for (size_t b = 0; b < B; ++b) {
-    if (clamp) acc[b] = S::clamp(acc[b], lo, hi);
-    S::store(o + c + b * S::N, acc[b]);
+    const V init = bias ? load(bias + c + b * N) : S::zero();
+    for (size_t q = 0; q < PX; ++q) acc[q][b] = init;
   }
+  for (size_t t = 0; t < taps; ++t) {
+    const T* w = weights + t * channels + c;
+    V wv[B];
+    for (size_t b = 0; b < B; ++b) wv[b] = load(w + b * N);
+    for (size_t q = 0; q < PX; ++q) {
+      const T* in = ip[q * taps + t] + c;
+      for (size_t b = 0; b < B; ++b) acc[q][b] = S::fma(load(in + b * N), wv[b], acc[q][b]);
+    }
+  }
+  for (size_t q = 0; q < PX; ++q)
+    for (size_t b = 0; b < B; ++b) {
+      V v = acc[q][b];
+      if (clamp) v = S::clamp(v, lo, hi);
+      T* dst = o + q * out_pixel_stride + c + b * N;
+      if (MASKED) S::store_n(dst, v, n);
+      else S::store(dst, v);
+    }
+}
+
+template <class S, size_t PX>
+inline void dwconv_pixels(size_t channels, size_t taps, const typename S::Elem* const* ip,
+                          const typename S::Elem* weights, const typename S::Elem* bias, typename S::Elem* o,
+                          size_t out_pixel_stride, bool clamp, typename S::V lo, typename S::V hi) {
+  constexpr size_t N = S::N;
+  size_t c = 0;
+  for (; c + 2 * N <= channels; c += 2 * N)
+    dwconv_tile<S, PX, 2, false>(c, N, taps, channels, ip, weights, bias, o, out_pixel_stride, clamp, lo, hi);
+  for (; c + N <= channels; c += N)
+    dwconv_tile<S, PX, 1, false>(c, N, taps, channels, ip, weights, bias, o, out_pixel_stride, clamp, lo, hi);
+  if (c < channels)
+    dwconv_tile<S, PX, 1, true>(c, channels - c, taps, channels, ip, weights, bias, o, out_pixel_stride, clamp, lo,
+                                hi);
 }
 
 template <class S>
 void dwconv(size_t channels, size_t pixels, size_t taps, const typename S::Elem* const* indirection,
             const typename S::Elem* weights, const typename S::Elem* bias, typename S::Elem* out,
             size_t out_pixel_stride, const Activation<typename S::Elem>& act) {
-  using V = typename S::V;
-  constexpr size_t N = S::N;
-  const V lo = S::set1(act.lo), hi = S::set1(act.hi);
-  for (size_t p = 0; p < pixels; ++p) {
-    const typename S::Elem* const* ip = indirection + p * taps;
-    typename S::Elem* o = out + p * out_pixel_stride;
-    size_t c = 0;
-    for (; c + 4 * N <= channels; c += 4 * N) dwconv_block<S, 4>(c, taps, channels, ip, weights, bias, o, act.clamp, lo, hi);
-    for (; c + N <= channels; c += N) dwconv_block<S, 1>(c, taps, channels, ip, weights, bias, o, act.clamp, lo, hi);
-    if (c < channels) {
-      const size_t n = channels - c;
-      V acc = bias ? S::load_n(bias + c, n) : S::zero();
-      for (size_t t = 0; t < taps; ++t)
-        acc = S::fma(S::load_n(ip[t] + c, n), S::load_n(weights + t * channels + c, n), acc);
-      if (act.clamp) acc = S::clamp(acc, lo, hi);
-      S::store_n(o + c, acc, n);
-    }
-  }
+  const typename S::V lo = S::set1(act.lo), hi = S::set1(act.hi);
+  size_t p = 0;
+  for (; p + 4 <= pixels; p += 4)
+    dwconv_pixels<S, 4>(channels, taps, indirection + p * taps, weights, bias, out + p * out_pixel_stride,
+                        out_pixel_stride, act.clamp, lo, hi);
+  for (; p < pixels; ++p)
+    dwconv_pixels<S, 1>(channels, taps, indirection + p * taps, weights, bias, out + p * out_pixel_stride,
+                        out_pixel_stride, act.clamp, lo, hi);
 }
 
 // ---------------------------------------------------------------------------------------------
