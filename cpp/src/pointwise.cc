@@ -1,4 +1,4 @@
-// pointwise_conv2d: one GEMM, [pixels, C] x [C, O], split into row blocks and (when the image is
+// pointwise_conv2d: one GEMM, [pixels, C] x [C, O] (when unstrided and unpadded), split into row blocks and (when the image is
 // small) column blocks so that every thread has work.
 #include "layer.hpp"
 
@@ -7,6 +7,11 @@ namespace detail {
 
 template <class T>
 void run_pointwise(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, const T* in, T* out) {
+  // Strided or padded 1x1: the unrolling path of conv2d (K = C rows, the same packed matrix).
+  if (g.h.stride != 1 || g.w.stride != 1 || g.h.pad_before || g.h.pad_after || g.w.pad_before || g.w.pad_after) {
+    run_conv<T>(L, g, in, out);
+    return;
+  }
   const auto& k = L.table->template get<T>();
   const int64_t P = g.batch * g.h.out * g.w.out, C = g.in_channels, O = g.out_channels;
   const auto act = make_activation<T>(L.params.activation);

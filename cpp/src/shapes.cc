@@ -96,13 +96,10 @@ ConvGeometry conv_geometry(OpKind op, const int64_t input_shape[4], const int64_
          " channels (input shape " + shape_string(input_shape, 4) + ", " + layout_name(p.layout) + ")");
   g.multiplier = fi.multiplier;
   g.out_channels = fi.out_channels;
-  if (op == OpKind::kPointwise) {
-    g.h = resolve_axis(opn, "height", H, 1, 1, 1, Padding::kValid, 0, 0);
-    g.w = resolve_axis(opn, "width", W, 1, 1, 1, Padding::kValid, 0, 0);
-  } else {
-    g.h = resolve_axis(opn, "height", H, fi.kh, p.stride_h, p.dilation_h, p.padding, p.pad_top, p.pad_bottom);
-    g.w = resolve_axis(opn, "width", W, fi.kw, p.stride_w, p.dilation_w, p.padding, p.pad_left, p.pad_right);
-  }
+  // Pointwise is a 1x1 kernel like any other: strides and padding apply (the Python API passes 1
+  // and VALID).
+  g.h = resolve_axis(opn, "height", H, fi.kh, p.stride_h, p.dilation_h, p.padding, p.pad_top, p.pad_bottom);
+  g.w = resolve_axis(opn, "width", W, fi.kw, p.stride_w, p.dilation_w, p.padding, p.pad_left, p.pad_right);
   int64_t out[4];
   output_shape(g, p.layout, out);
   checked_product("output", out, 4);
