@@ -10,6 +10,7 @@
 #include <string>
 
 #include "sepcpp/ops.hpp"
+#include "sepcpp/roofline.hpp"
 
 namespace py = pybind11;
 using sepcpp::ConvParams;
@@ -204,6 +205,10 @@ PYBIND11_MODULE(_core, m) {
   m.def("isas_available", &sepcpp::isas_available);
   m.def("set_isa", &sepcpp::set_isa);
   m.def("openmp_enabled", &sepcpp::openmp_enabled);
+  m.def("measure_peak_gflops", &sepcpp::measure_fma_peak_gflops, py::arg("isa"), py::arg("threads") = 0,
+        py::call_guard<py::gil_scoped_release>());
+  m.def("measure_bandwidth_gbs", &sepcpp::measure_bandwidth_gbs, py::arg("threads") = 0,
+        py::arg("bytes_per_array") = int64_t(256) << 20, py::call_guard<py::gil_scoped_release>());
 #ifdef SEPCPP_VERSION
   m.attr("__version__") = SEPCPP_VERSION;
 #endif

@@ -7,6 +7,7 @@ namespace kernels {
 
 void fill_avx2(KernelTable& table) {
   table.isa = "avx2";
+  fill_peak<simd::Avx2F32>(table);
   // 6x16 floats: 12 accumulators + 2 B vectors + 1 broadcast = 15 of the 16 ymm registers.
   fill_typed<simd::Avx2F32, 6, 2>(table.f32);
   fill_typed<simd::Avx2F64, 6, 2>(table.f64);

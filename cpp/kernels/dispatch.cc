@@ -110,6 +110,8 @@ const KernelTable& active() {
   return *t;
 }
 
+const KernelTable& find(const std::string& name) { return *find_table(name); }
+
 void set_active(const std::string& name) { g_active.store(find_table(name), std::memory_order_release); }
 std::string compiled_names() { return join_names(false); }
 std::string available_names() { return join_names(true); }

@@ -162,6 +162,30 @@ void gemm(size_t rows, size_t cols, size_t k, const typename S::Elem* a, size_t 
   }
 }
 
+// The roofline's compute roof: 16 independent chains (FMA latency 4 x 2 pipes needs 8; 16 also
+// covers 512-bit units that take two cycles), each a*b + c with a result kept live.
+constexpr int kPeakChains = 16;
+template <class S>
+float fma_peak(long iters) {
+  using V = typename S::V;
+  V acc[kPeakChains];
+  const V b = S::set1(1.0000001f), c = S::set1(1e-7f);
+  for (int i = 0; i < kPeakChains; ++i) acc[i] = S::set1(static_cast<float>(i));
+  for (long k = 0; k < iters; ++k)
+    for (int i = 0; i < kPeakChains; ++i) acc[i] = S::fma(acc[i], b, c);
+  float out[S::N * kPeakChains];
+  for (int i = 0; i < kPeakChains; ++i) S::store(out + i * S::N, acc[i]);
+  float s = 0;
+  for (float v : out) s += v;
+  return s;
+}
+
+template <class S>
+void fill_peak(KernelTable& t) {
+  t.fma_peak = &fma_peak<S>;
+  t.fma_peak_flops_per_iter = 2.0 * kPeakChains * S::N;
+}
+
 template <class S, size_t MR, size_t NRV>
 void fill_typed(TypedKernels<typename S::Elem>& k) {
   k.dwconv = &dwconv<S>;

@@ -54,8 +54,14 @@ struct TypedKernels {
   size_t gemm_nr = 1;  // columns per packed panel
 };
 
+// Runs `iters` rounds of independent FMA chains (enough of them to cover the FMA latency) and
+// returns a value that depends on all of them; flops = iters * fma_peak_flops_per_iter.
+using FmaPeakFn = float (*)(long iters);
+
 struct KernelTable {
   const char* isa = "none";
+  FmaPeakFn fma_peak = nullptr;
+  double fma_peak_flops_per_iter = 0;
   TypedKernels<float> f32;
   TypedKernels<double> f64;
   template <class T>
@@ -81,6 +87,7 @@ const KernelTable& active();
 namespace sepcpp {
 namespace kernels {
 void set_active(const std::string& name);
+const KernelTable& find(const std::string& name);  // throws std::invalid_argument
 std::string compiled_names();
 std::string available_names();
 }  // namespace kernels

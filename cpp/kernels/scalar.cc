@@ -6,6 +6,7 @@ namespace kernels {
 
 void fill_scalar(KernelTable& table) {
   table.isa = "scalar";
+  fill_peak<simd::Scalar<float>>(table);
   fill_typed<simd::Scalar<float>, 4, 4>(table.f32);
   fill_typed<simd::Scalar<double>, 4, 4>(table.f64);
 }
