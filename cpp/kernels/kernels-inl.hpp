@@ -18,8 +18,8 @@ namespace kernels {
 // tap serves PX pixels (fewer loads per FMA), and the PX*B accumulators are independent chains
 // that hide the FMA latency. MASKED handles the last n < N channels with masked loads/stores.
 template <class S, size_t PX, size_t B, bool MASKED>
-inline void dwconv_tile(size_t c, size_t n, size_t taps, size_t channels, const typename S::Elem* const* ip,
-                        const typename S::Elem* weights, const typename S::Elem* bias, typename S::Elem* o,
+inline void dwconv_tile(size_t c, size_t n, size_t taps, size_t channels, const typename S::Elem* const* base,
+                        const ptrdiff_t* step, size_t p, const typename S::Elem* weights, const typename S::Elem* bias, typename S::Elem* o,
                         size_t out_pixel_stride, bool clamp, typename S::V lo, typename S::V hi) {
   using T = typename S::Elem;
   using V = typename S::V;
@@ -34,8 +34,9 @@ inline void dwconv_tile(size_t c, size_t n, size_t taps, size_t channels, const 
     const T* w = weights + t * channels + c;
     V wv[B];
     for (size_t b = 0; b < B; ++b) wv[b] = load(w + b * N);
+    const T* in0 = base[t] + static_cast<ptrdiff_t>(p) * step[t] + c;
     for (size_t q = 0; q < PX; ++q) {
-      const T* in = ip[q * taps + t] + c;
+      const T* in = in0 + static_cast<ptrdiff_t>(q) * step[t];
       for (size_t b = 0; b < B; ++b) acc[q][b] = S::fma(load(in + b * N), wv[b], acc[q][b]);
     }
   }
@@ -50,31 +51,31 @@ inline void dwconv_tile(size_t c, size_t n, size_t taps, size_t channels, const 
 }
 
 template <class S, size_t PX>
-inline void dwconv_pixels(size_t channels, size_t taps, const typename S::Elem* const* ip,
-                          const typename S::Elem* weights, const typename S::Elem* bias, typename S::Elem* o,
+inline void dwconv_pixels(size_t channels, size_t taps, const typename S::Elem* const* base, const ptrdiff_t* step,
+                          size_t p, const typename S::Elem* weights, const typename S::Elem* bias, typename S::Elem* o,
                           size_t out_pixel_stride, bool clamp, typename S::V lo, typename S::V hi) {
   constexpr size_t N = S::N;
   size_t c = 0;
   for (; c + 2 * N <= channels; c += 2 * N)
-    dwconv_tile<S, PX, 2, false>(c, N, taps, channels, ip, weights, bias, o, out_pixel_stride, clamp, lo, hi);
+    dwconv_tile<S, PX, 2, false>(c, N, taps, channels, base, step, p, weights, bias, o, out_pixel_stride, clamp, lo, hi);
   for (; c + N <= channels; c += N)
-    dwconv_tile<S, PX, 1, false>(c, N, taps, channels, ip, weights, bias, o, out_pixel_stride, clamp, lo, hi);
+    dwconv_tile<S, PX, 1, false>(c, N, taps, channels, base, step, p, weights, bias, o, out_pixel_stride, clamp, lo, hi);
   if (c < channels)
-    dwconv_tile<S, PX, 1, true>(c, channels - c, taps, channels, ip, weights, bias, o, out_pixel_stride, clamp, lo,
+    dwconv_tile<S, PX, 1, true>(c, channels - c, taps, channels, base, step, p, weights, bias, o, out_pixel_stride, clamp, lo,
                                 hi);
 }
 
 template <class S>
-void dwconv(size_t channels, size_t pixels, size_t taps, const typename S::Elem* const* indirection,
-            const typename S::Elem* weights, const typename S::Elem* bias, typename S::Elem* out,
+void dwconv(size_t channels, size_t pixels, size_t taps, const typename S::Elem* const* tap_base,
+            const ptrdiff_t* tap_step, const typename S::Elem* weights, const typename S::Elem* bias, typename S::Elem* out,
             size_t out_pixel_stride, const Activation<typename S::Elem>& act) {
   const typename S::V lo = S::set1(act.lo), hi = S::set1(act.hi);
   size_t p = 0;
   for (; p + 4 <= pixels; p += 4)
-    dwconv_pixels<S, 4>(channels, taps, indirection + p * taps, weights, bias, out + p * out_pixel_stride,
+    dwconv_pixels<S, 4>(channels, taps, tap_base, tap_step, p, weights, bias, out + p * out_pixel_stride,
                         out_pixel_stride, act.clamp, lo, hi);
   for (; p < pixels; ++p)
-    dwconv_pixels<S, 1>(channels, taps, indirection + p * taps, weights, bias, out + p * out_pixel_stride,
+    dwconv_pixels<S, 1>(channels, taps, tap_base, tap_step, p, weights, bias, out + p * out_pixel_stride,
                         out_pixel_stride, act.clamp, lo, hi);
 }
 
@@ -99,10 +100,14 @@ void gemm_pack(size_t k, size_t cols, const typename S::Elem* b, size_t b_row_st
   }
 }
 
+// One MR x NR tile over k rows of the panel (`panel_rows` points at the first of them). The first
+// k-block starts from the bias row, later ones from the partial sums already in C; only the last
+// applies the activation. Storing and reloading a float is exact, so the k-blocking leaves every
+// element's arithmetic as if the whole K were done in registers.
 template <class S, size_t MR, size_t NRV>
 inline void gemm_tile(size_t mr, size_t nc, size_t k, const typename S::Elem* a, size_t a_row_stride,
-                      const typename S::Elem* panel, typename S::Elem* c, size_t c_row_stride,
-                      const Activation<typename S::Elem>& act) {
+                      const typename S::Elem* bias_row, const typename S::Elem* panel_rows, typename S::Elem* c,
+                      size_t c_row_stride, bool first, bool last, const Activation<typename S::Elem>& act) {
   using T = typename S::Elem;
   using V = typename S::V;
   constexpr size_t N = S::N;
@@ -110,11 +115,21 @@ inline void gemm_tile(size_t mr, size_t nc, size_t k, const typename S::Elem* a,
   const T* ar[MR];
   for (size_t r = 0; r < MR; ++r) ar[r] = a + std::min(r, mr - 1) * a_row_stride;
   V acc[MR][NRV];
-  for (size_t v = 0; v < NRV; ++v) {
-    const V bias = S::load(panel + v * N);
-    for (size_t r = 0; r < MR; ++r) acc[r][v] = bias;
+  if (first) {
+    for (size_t v = 0; v < NRV; ++v) {
+      const V bias = S::load(bias_row + v * N);
+      for (size_t r = 0; r < MR; ++r) acc[r][v] = bias;
+    }
+  } else {
+    for (size_t r = 0; r < MR; ++r) {
+      const T* cr = c + std::min(r, mr - 1) * c_row_stride;
+      for (size_t v = 0; v < NRV; ++v) {
+        const size_t left = v * N < nc ? nc - v * N : 0;
+        acc[r][v] = left >= N ? S::load(cr + v * N) : left ? S::load_n(cr + v * N, left) : S::zero();
+      }
+    }
   }
-  const T* bp = panel + NR;
+  const T* bp = panel_rows;
   for (size_t kk = 0; kk < k; ++kk) {
     V bv[NRV];
     for (size_t v = 0; v < NRV; ++v) bv[v] = S::load(bp + v * N);
@@ -124,7 +139,7 @@ inline void gemm_tile(size_t mr, size_t nc, size_t k, const typename S::Elem* a,
       for (size_t v = 0; v < NRV; ++v) acc[r][v] = S::fma(av, bv[v], acc[r][v]);
     }
   }
-  if (act.clamp) {
+  if (last && act.clamp) {
     const V lo = S::set1(act.lo), hi = S::set1(act.hi);
     for (size_t r = 0; r < MR; ++r)
       for (size_t v = 0; v < NRV; ++v) acc[r][v] = S::clamp(acc[r][v], lo, hi);
@@ -144,21 +159,29 @@ inline void gemm_tile(size_t mr, size_t nc, size_t k, const typename S::Elem* a,
   }
 }
 
+// K is cut into blocks of KC rows so that a panel's block (KC x NR) stays in L1 while every row
+// tile of A streams past it; A's rows are read as short contiguous runs.
+constexpr size_t kGemmKc = 128;
+
 template <class S, size_t MR, size_t NRV>
 void gemm(size_t rows, size_t cols, size_t k, const typename S::Elem* a, size_t a_row_stride,
           const typename S::Elem* packed_b, typename S::Elem* c, size_t c_row_stride,
           const Activation<typename S::Elem>& act) {
   constexpr size_t NR = NRV * S::N;
-  // Panels outer, rows inner: the row block of A (a tile of the op) stays in L1/L2 while each
-  // packed panel of B is streamed once.
-  for (size_t j0 = 0; j0 < cols; j0 += NR) {
-    const size_t nc = std::min(NR, cols - j0);
-    const typename S::Elem* panel = packed_b + (j0 / NR) * (k + 1) * NR;
-    for (size_t i0 = 0; i0 < rows; i0 += MR) {
-      const size_t mr = std::min(MR, rows - i0);
-      gemm_tile<S, MR, NRV>(mr, nc, k, a + i0 * a_row_stride, a_row_stride, panel,
-                            c + i0 * c_row_stride + j0, c_row_stride, act);
+  // K == 0 still needs one pass: the output is the bias (and its activation).
+  for (size_t k0 = 0; k0 < k || k0 == 0; k0 += kGemmKc) {
+    const size_t kc = std::min(kGemmKc, k - k0);
+    const bool first = k0 == 0, last = k0 + kc >= k;
+    for (size_t j0 = 0; j0 < cols; j0 += NR) {
+      const size_t nc = std::min(NR, cols - j0);
+      const typename S::Elem* panel = packed_b + (j0 / NR) * (k + 1) * NR;
+      for (size_t i0 = 0; i0 < rows; i0 += MR) {
+        const size_t mr = std::min(MR, rows - i0);
+        gemm_tile<S, MR, NRV>(mr, nc, kc, a + i0 * a_row_stride + k0, a_row_stride, panel, panel + (k0 + 1) * NR,
+                              c + i0 * c_row_stride + j0, c_row_stride, first, last, act);
+      }
     }
+    if (k == 0) break;
   }
 }
 

@@ -17,15 +17,15 @@ struct Activation {
   T lo = 0, hi = 0;
 };
 
-// Depthwise over `pixels` output pixels of one row segment, all `channels` channels.
-//   indirection[p * taps + t] points at the `channels` input values of tap t for pixel p (or at a
-//   zero buffer for a padded tap); weights is [taps][channels]; bias is [channels] or null.
-//   out + p * out_pixel_stride receives pixel p's channels.
+// Depthwise over `pixels` consecutive output pixels of one row, all `channels` channels.
+//   Tap t of pixel p reads the `channels` input values at tap_base[t] + p * tap_step[t] (a zero
+//   buffer with step 0 stands in for a padded tap); weights is [taps][channels]; bias is
+//   [channels] or null. out + p * out_pixel_stride receives pixel p's channels.
 // Per output element the arithmetic is fixed: acc = bias (or 0), then acc += in*w for t = 0..taps-1
 // in order; so results do not depend on how the work is split between threads.
 template <class T>
-using DwconvFn = void (*)(size_t channels, size_t pixels, size_t taps,
-                          const T* const* indirection, const T* weights, const T* bias, T* out,
+using DwconvFn = void (*)(size_t channels, size_t pixels, size_t taps, const T* const* tap_base,
+                          const ptrdiff_t* tap_step, const T* weights, const T* bias, T* out,
                           size_t out_pixel_stride, const Activation<T>& act);
 
 // C[rows, cols] = act(A[rows, k] * B[k, cols] + bias), B packed by the matching GemmPackFn.

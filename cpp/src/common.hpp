@@ -286,37 +286,74 @@ void build_indirection(const ConvGeometry& g, const T* in, const T* zero, int64_
 // Per-thread scratch of the depthwise step.
 template <class T>
 struct DwScratch {
-  std::vector<const T*> ind;
+  std::vector<const T*> base;
+  std::vector<ptrdiff_t> step;
   std::vector<T> tmp;  // [pixels][C], only for M > 1
 };
 
+// Output columns [lo, hi) whose every tap lies inside the input row (no horizontal padding).
+inline void interior_columns(const ConvGeometry& g, int64_t* lo, int64_t* hi) {
+  const AxisGeometry& a = g.w;
+  *lo = std::min(a.out, (a.pad_before + a.stride - 1) / a.stride);
+  const int64_t last = a.in - 1 + a.pad_before - (a.kernel - 1) * a.dilation;  // ow*s <= last
+  *hi = last < 0 ? 0 : std::min(a.out, last / a.stride + 1);
+  if (*hi < *lo) *hi = *lo;
+}
+
 // Depthwise for the flat output pixels [p0, p0+count) (p = (n*OH + oh)*OW + ow), result in
-// out[p - p0][C*M] (pixel stride C*M, channel order c*M + m).
+// out[p - p0][C*M] (pixel stride C*M, channel order c*M + m). Each row segment is cut into edge
+// pixels (some tap in the horizontal padding: one kernel call each, padded taps on the zero row)
+// and one interior run, whose taps advance by stride*C per pixel: no per-pixel pointer tables.
 template <class T>
 void depthwise_pixels(const ConvGeometry& g, const kernels::TypedKernels<T>& k, const T* in,
                       const T* zero, const DepthwiseWeights<T>& dw, const kernels::Activation<T>& act,
                       int64_t p0, int64_t count, T* out, DwScratch<T>& s) {
-  const int64_t OW = g.w.out, OH = g.h.out, C = g.in_channels, M = g.multiplier, CM = C * M;
-  const int64_t taps = g.taps();
+  const int64_t OW = g.w.out, OH = g.h.out, H = g.h.in, W = g.w.in;
+  const int64_t C = g.in_channels, M = g.multiplier, CM = C * M;
+  const int64_t KH = g.h.kernel, KW = g.w.kernel, taps = g.taps();
+  int64_t lo, hi;
+  interior_columns(g, &lo, &hi);
+  s.base.resize(static_cast<size_t>(taps));
+  s.step.resize(static_cast<size_t>(taps));
+  // Pixels [ow0, ow0+cnt) of row (n, oh) into o.
+  auto run = [&](int64_t n, int64_t oh, int64_t ow0, int64_t cnt, T* o) {
+    for (int64_t ky = 0; ky < KH; ++ky) {
+      const int64_t ih = oh * g.h.stride - g.h.pad_before + ky * g.h.dilation;
+      const T* row = (ih >= 0 && ih < H) ? in + (n * H + ih) * W * C : nullptr;
+      for (int64_t kx = 0; kx < KW; ++kx) {
+        const int64_t t = ky * KW + kx;
+        const int64_t iw = ow0 * g.w.stride - g.w.pad_before + kx * g.w.dilation;
+        if (row && iw >= 0 && iw < W) {
+          s.base[t] = row + iw * C;
+          s.step[t] = g.w.stride * C;
+        } else {  // only for a single edge pixel or a padded row: the zero row, not advancing
+          s.base[t] = zero;
+          s.step[t] = 0;
+        }
+      }
+    }
+    if (M == 1) {
+      k.dwconv(C, cnt, taps, s.base.data(), s.step.data(), dw.w, dw.b, o, CM, act);
+      return;
+    }
+    s.tmp.resize(static_cast<size_t>(cnt * C));
+    for (int64_t m = 0; m < M; ++m) {
+      k.dwconv(C, cnt, taps, s.base.data(), s.step.data(), dw.w + m * taps * C, dw.b ? dw.b + m * C : nullptr,
+               s.tmp.data(), C, act);
+      for (int64_t q = 0; q < cnt; ++q)
+        for (int64_t c = 0; c < C; ++c) o[q * CM + c * M + m] = s.tmp[q * C + c];
+    }
+  };
   int64_t p = p0;
   while (p < p0 + count) {
     const int64_t ow = p % OW, row = p / OW, oh = row % OH, n = row / OH;
-    const int64_t seg = std::min(OW - ow, p0 + count - p);
-    s.ind.resize(static_cast<size_t>(seg * taps));
-    build_indirection(g, in, zero, n, oh, ow, seg, s.ind.data());
+    const int64_t end = ow + std::min(OW - ow, p0 + count - p);
     T* o = out + (p - p0) * CM;
-    if (M == 1) {
-      k.dwconv(C, seg, taps, s.ind.data(), dw.w, dw.b, o, CM, act);
-    } else {
-      s.tmp.resize(static_cast<size_t>(seg * C));
-      for (int64_t m = 0; m < M; ++m) {
-        k.dwconv(C, seg, taps, s.ind.data(), dw.w + m * taps * C, dw.b ? dw.b + m * C : nullptr,
-                 s.tmp.data(), C, act);
-        for (int64_t q = 0; q < seg; ++q)
-          for (int64_t c = 0; c < C; ++c) o[q * CM + c * M + m] = s.tmp[q * C + c];
-      }
-    }
-    p += seg;
+    const int64_t a = std::min(std::max(ow, lo), end), b = std::max(std::min(end, hi), a);
+    for (int64_t x = ow; x < a; ++x) run(n, oh, x, 1, o + (x - ow) * CM);
+    if (b > a) run(n, oh, a, b - a, o + (a - ow) * CM);
+    for (int64_t x = b; x < end; ++x) run(n, oh, x, 1, o + (x - ow) * CM);
+    p += end - ow;
   }
 }
 
