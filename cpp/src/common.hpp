@@ -11,6 +11,8 @@
 #include <exception>
 #include <limits>
 #include <mutex>
+#include <new>
+#include <utility>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -22,6 +24,30 @@ namespace sepcpp {
 namespace detail {
 
 [[noreturn]] inline void fail(const std::string& msg) { throw std::invalid_argument(msg); }
+
+// std::bad_alloc that says what could not be allocated (pybind11 turns it into a MemoryError with
+// this message).
+class AllocationError : public std::bad_alloc {
+ public:
+  explicit AllocationError(std::string msg) : msg_(std::move(msg)) {}
+  const char* what() const noexcept override { return msg_.c_str(); }
+
+ private:
+  std::string msg_;
+};
+
+// A buffer of n elements for `what`; failure raises AllocationError naming the size.
+template <class T>
+std::vector<T> make_buffer(const char* what, int64_t n) {
+  try {
+    return std::vector<T>(static_cast<size_t>(n));
+  } catch (const std::bad_alloc&) {
+    throw AllocationError(std::string("sepcpp: cannot allocate ") + std::to_string(n) + " elements (" +
+                          std::to_string(static_cast<double>(n) * sizeof(T) / (1 << 20)) + " MiB) for " + what);
+  } catch (const std::length_error&) {
+    throw AllocationError(std::string("sepcpp: cannot allocate ") + std::to_string(n) + " elements for " + what);
+  }
+}
 
 // What the filters alone say (validated without the input).
 struct FilterInfo {
@@ -92,7 +118,7 @@ struct DenseInput {
     if (v.dense()) {
       data = v.data;
     } else {
-      storage.resize(static_cast<size_t>(v.size()));
+      storage = make_buffer<T>("a dense copy of the input", v.size());
       gather_dense(v, storage.data());
       data = storage.data();
     }
@@ -110,7 +136,7 @@ struct DenseOutput {
     if (view.dense()) {
       data = view.data;
     } else {
-      storage.resize(static_cast<size_t>(view.size()));
+      storage = make_buffer<T>("the dense output before it is scattered into out", view.size());
       data = storage.data();
     }
   }
@@ -238,7 +264,7 @@ struct DepthwiseWeights {
     if (borrow && m == 1 && dense) {
       w = filter.data;
     } else {
-      w_storage.resize(static_cast<size_t>(m * taps * c));
+      w_storage = make_buffer<T>("the depthwise filter", m * taps * c);
       for (int64_t mm = 0; mm < m; ++mm)
         for (int64_t y = 0; y < kh; ++y)
           for (int64_t x = 0; x < kw; ++x)
@@ -372,7 +398,7 @@ PackedGemm<T> pack_gemm(const kernels::TypedKernels<T>& k, int64_t groups, int64
                         const Tensor<const T>& bias) {
   PackedGemm<T> pg;
   pg.group_stride = kernels::gemm_packed_size(static_cast<size_t>(kg), static_cast<size_t>(og), k.gemm_nr);
-  pg.data.resize(pg.group_stride * static_cast<size_t>(groups));
+  pg.data = make_buffer<T>("the packed pointwise filter", static_cast<int64_t>(pg.group_stride) * groups);
   std::vector<T> dense, dbias;
   const bool is_dense = b_col_stride == 1;
   for (int64_t gi = 0; gi < groups; ++gi) {

@@ -9,15 +9,16 @@ namespace {
 
 [[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
 
-int64_t mul(int64_t a, int64_t b, const char* what) {
+// Overflow-checked arithmetic; `why` is the whole error message (it names the argument).
+int64_t mul(int64_t a, int64_t b, const std::string& why) {
   int64_t r;
-  if (__builtin_mul_overflow(a, b, &r)) fail(std::string(what) + ": size arithmetic overflows 64 bits");
+  if (__builtin_mul_overflow(a, b, &r)) fail(why);
   return r;
 }
 
-int64_t add(int64_t a, int64_t b, const char* what) {
+int64_t add(int64_t a, int64_t b, const std::string& why) {
   int64_t r;
-  if (__builtin_add_overflow(a, b, &r)) fail(std::string(what) + ": size arithmetic overflows 64 bits");
+  if (__builtin_add_overflow(a, b, &r)) fail(why);
   return r;
 }
 
@@ -79,12 +80,18 @@ AxisGeometry resolve_axis(const char* op, const char* axis, int64_t in, int64_t 
   a.kernel = kernel;
   a.stride = stride;
   a.dilation = dilation;
-  const int64_t eff = add(mul(kernel - 1, dilation, op), 1, op);
+  const std::string pre = std::string(op) + ": ";
+  const std::string eff_why = pre + "dilations: the effective kernel (" + std::to_string(kernel) + " - 1) * " +
+                              std::to_string(dilation) + " + 1 along " + axis + " overflows 64 bits";
+  const int64_t eff = add(mul(kernel - 1, dilation, eff_why), 1, eff_why);
   switch (padding) {
     case Padding::kSame: {
       // TensorFlow: out = ceil(in / s); the odd pixel of padding goes after (bottom/right).
       a.out = in / stride + (in % stride != 0);
-      const int64_t span = a.out > 0 ? add(mul(a.out - 1, stride, op), eff, op) : 0;
+      const std::string why = pre + "dilations: the SAME padding for input " + std::to_string(in) + ", stride " +
+                              std::to_string(stride) + " and effective kernel " + std::to_string(eff) + " along " +
+                              axis + " overflows 64 bits";
+      const int64_t span = a.out > 0 ? add(mul(a.out - 1, stride, why), eff, why) : 0;
       const int64_t need = span > in ? span - in : 0;
       a.pad_before = need / 2;
       a.pad_after = need - a.pad_before;
@@ -101,7 +108,9 @@ AxisGeometry resolve_axis(const char* op, const char* axis, int64_t in, int64_t 
         a.pad_before = pad_before;
         a.pad_after = pad_after;
       }
-      const int64_t padded = add(add(in, a.pad_before, op), a.pad_after, op);
+      const std::string why = pre + "padding: input " + axis + " " + std::to_string(in) + " plus padding [" +
+                              std::to_string(a.pad_before) + ", " + std::to_string(a.pad_after) + "] overflows 64 bits";
+      const int64_t padded = add(add(in, a.pad_before, why), a.pad_after, why);
       if (eff > padded) {
         m << "the effective filter " << axis << " " << eff << " (kernel " << kernel << ", dilation "
           << dilation << ") is larger than the " << (padding == Padding::kValid ? "" : "padded ")

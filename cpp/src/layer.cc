@@ -47,7 +47,7 @@ ConvLayer<T>::Impl::Impl(OpKind op_, const Tensor<const T>& filter, const Tensor
     case OpKind::kConv: {
       // Rows of the [KH*KW*C, O] matrix are (kh, kw, c) in order.
       const int64_t K = fi.kh * fi.kw * C;
-      std::vector<T> dense(static_cast<size_t>(K * O));
+      std::vector<T> dense = detail::make_buffer<T>("the conv2d filter", K * O);
       for (int64_t y = 0; y < fi.kh; ++y)
         for (int64_t x = 0; x < fi.kw; ++x)
           for (int64_t c = 0; c < C; ++c)

@@ -54,7 +54,10 @@ def set_num_threads(n: int) -> None:
 
     if isinstance(n, bool):
         raise TypeError(f"n: expected an int, got {n!r}")
-    n = operator.index(n)
+    try:
+        n = operator.index(n)
+    except TypeError:
+        raise TypeError(f"n: expected an int, got {n!r} ({type(n).__name__})") from None
     if n < 0:
         raise ValueError(f"n: must be >= 0 (0 follows OpenMP), got {n}")
     _core.set_num_threads(n)

@@ -75,7 +75,9 @@ def _operand(x: Any, name: str, dtype: np.dtype) -> Optional[np.ndarray]:
     return a
 
 
-def _check_rank(a: np.ndarray, name: str, ndim: int, layout: str) -> None:
+def _check_rank(a: Optional[np.ndarray], name: str, ndim: int, layout: str) -> None:
+    if a is None:
+        raise TypeError(f"{name}: is required, got None")
     if a.ndim != ndim:
         raise ValueError(f"{name}: must have rank {ndim} ({layout}), got rank {a.ndim} with shape {a.shape}")
 

@@ -46,7 +46,7 @@ class _Layer:
         f1a = _operand(f1, names[0], dtype)
         _check_rank(f1a, names[0], 4, "filter")
         f2a = _operand(f2, "pointwise_filter", dtype)
-        if f2a is not None:
+        if self._op == "separable":
             _check_rank(f2a, "pointwise_filter", 4, "[1, 1, C*M/groups, O]")
         b1a = _operand(b1, names[1], dtype)
         b2a = _operand(b2, "bias", dtype)
