@@ -9,18 +9,9 @@ namespace {
 
 [[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
 
-// Overflow-checked arithmetic; `why` is the whole error message (it names the argument).
-int64_t mul(int64_t a, int64_t b, const std::string& why) {
-  int64_t r;
-  if (__builtin_mul_overflow(a, b, &r)) fail(why);
-  return r;
-}
-
-int64_t add(int64_t a, int64_t b, const std::string& why) {
-  int64_t r;
-  if (__builtin_add_overflow(a, b, &r)) fail(why);
-  return r;
-}
+// Overflow-checked arithmetic: false on overflow (the caller builds the message, only then).
+bool mul(int64_t a, int64_t b, int64_t* r) { return !__builtin_mul_overflow(a, b, r); }
+bool add(int64_t a, int64_t b, int64_t* r) { return !__builtin_add_overflow(a, b, r); }
 
 }  // namespace
 
@@ -55,43 +46,36 @@ int64_t checked_product(const char* what, const int64_t* sizes, int n) {
   return p;
 }
 
+// Called on every op call: messages are built only when something is wrong.
 AxisGeometry resolve_axis(const char* op, const char* axis, int64_t in, int64_t kernel, int64_t stride,
                           int64_t dilation, Padding padding, int64_t pad_before, int64_t pad_after) {
-  std::ostringstream m;
-  m << op << ": ";
-  if (stride <= 0) {
-    m << "strides must be positive, got " << stride << " along " << axis;
+  auto fail_with = [&](auto&&... parts) {
+    std::ostringstream m;
+    m << op << ": ";
+    (m << ... << parts);
     fail(m.str());
-  }
-  if (dilation <= 0) {
-    m << "dilations must be positive, got " << dilation << " along " << axis;
-    fail(m.str());
-  }
-  if (kernel <= 0) {
-    m << "filter: kernel " << axis << " must be positive, got " << kernel;
-    fail(m.str());
-  }
-  if (in < 0) {
-    m << "input: negative " << axis << " " << in;
-    fail(m.str());
-  }
+  };
+  if (stride <= 0) fail_with("strides must be positive, got ", stride, " along ", axis);
+  if (dilation <= 0) fail_with("dilations must be positive, got ", dilation, " along ", axis);
+  if (kernel <= 0) fail_with("filter: kernel ", axis, " must be positive, got ", kernel);
+  if (in < 0) fail_with("input: negative ", axis, " ", in);
   AxisGeometry a;
   a.in = in;
   a.kernel = kernel;
   a.stride = stride;
   a.dilation = dilation;
-  const std::string pre = std::string(op) + ": ";
-  const std::string eff_why = pre + "dilations: the effective kernel (" + std::to_string(kernel) + " - 1) * " +
-                              std::to_string(dilation) + " + 1 along " + axis + " overflows 64 bits";
-  const int64_t eff = add(mul(kernel - 1, dilation, eff_why), 1, eff_why);
+  int64_t eff;
+  if (!mul(kernel - 1, dilation, &eff) || !add(eff, 1, &eff))
+    fail_with("dilations: the effective kernel (", kernel, " - 1) * ", dilation, " + 1 along ", axis,
+              " overflows 64 bits");
   switch (padding) {
     case Padding::kSame: {
       // TensorFlow: out = ceil(in / s); the odd pixel of padding goes after (bottom/right).
       a.out = in / stride + (in % stride != 0);
-      const std::string why = pre + "dilations: the SAME padding for input " + std::to_string(in) + ", stride " +
-                              std::to_string(stride) + " and effective kernel " + std::to_string(eff) + " along " +
-                              axis + " overflows 64 bits";
-      const int64_t span = a.out > 0 ? add(mul(a.out - 1, stride, why), eff, why) : 0;
+      int64_t span = 0;
+      if (a.out > 0 && (!mul(a.out - 1, stride, &span) || !add(span, eff, &span)))
+        fail_with("dilations: the SAME padding for input ", in, ", stride ", stride, " and effective kernel ", eff,
+                  " along ", axis, " overflows 64 bits");
       const int64_t need = span > in ? span - in : 0;
       a.pad_before = need / 2;
       a.pad_after = need - a.pad_before;
@@ -100,23 +84,19 @@ AxisGeometry resolve_axis(const char* op, const char* axis, int64_t in, int64_t 
     case Padding::kValid:
     case Padding::kExplicit: {
       if (padding == Padding::kExplicit) {
-        if (pad_before < 0 || pad_after < 0) {
-          m << "padding must be non-negative, got [" << pad_before << ", " << pad_after << "] along "
-            << axis;
-          fail(m.str());
-        }
+        if (pad_before < 0 || pad_after < 0)
+          fail_with("padding must be non-negative, got [", pad_before, ", ", pad_after, "] along ", axis);
         a.pad_before = pad_before;
         a.pad_after = pad_after;
       }
-      const std::string why = pre + "padding: input " + axis + " " + std::to_string(in) + " plus padding [" +
-                              std::to_string(a.pad_before) + ", " + std::to_string(a.pad_after) + "] overflows 64 bits";
-      const int64_t padded = add(add(in, a.pad_before, why), a.pad_after, why);
-      if (eff > padded) {
-        m << "the effective filter " << axis << " " << eff << " (kernel " << kernel << ", dilation "
-          << dilation << ") is larger than the " << (padding == Padding::kValid ? "" : "padded ")
-          << "input " << axis << " " << padded << " under " << padding_name(padding) << " padding";
-        fail(m.str());
-      }
+      int64_t padded;
+      if (!add(in, a.pad_before, &padded) || !add(padded, a.pad_after, &padded))
+        fail_with("padding: input ", axis, " ", in, " plus padding [", a.pad_before, ", ", a.pad_after,
+                  "] overflows 64 bits");
+      if (eff > padded)
+        fail_with("the effective filter ", axis, " ", eff, " (kernel ", kernel, ", dilation ", dilation,
+                  ") is larger than the ", (padding == Padding::kValid ? "" : "padded "), "input ", axis, " ",
+                  padded, " under ", padding_name(padding), " padding");
       a.out = (padded - eff) / stride + 1;
       break;
     }

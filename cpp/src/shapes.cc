@@ -25,51 +25,53 @@ const char* filter_arg_name(OpKind op) {
 }
 
 FilterInfo filter_info(OpKind op, const int64_t* fs, int fnd, const int64_t* ps, int pnd, const ConvParams& p) {
-  const std::string name = op_name(op);
-  const std::string fname = filter_arg_name(op);
+  // Called on every op call: strings are built only on the failure paths.
+  const char* opn = op_name(op);
+  const char* fname = filter_arg_name(op);
+  auto f_str = [&] { return shape_string(fs, 4); };
+  auto p_str = [&] { return shape_string(ps, 4); };
+  auto pre = [&] { return std::string(opn) + ": "; };
   if (fnd != 4)
-    fail(name + ": " + fname + " must have rank 4, got rank " + std::to_string(fnd) + " with shape " +
+    fail(pre() + fname + " must have rank 4, got rank " + std::to_string(fnd) + " with shape " +
          shape_string(fs, fnd));
-  checked_product(fname.c_str(), fs, 4);
-  const std::string f_str = shape_string(fs, 4);
+  checked_product(fname, fs, 4);
   FilterInfo fi;
   fi.kh = fs[0], fi.kw = fs[1], fi.in_channels = fs[2];
   if (fi.kh <= 0 || fi.kw <= 0)
-    fail(name + ": " + fname + " must have a positive kernel height and width, shape " + f_str);
+    fail(pre() + fname + " must have a positive kernel height and width, shape " + f_str());
   if (op == OpKind::kPointwise && (fi.kh != 1 || fi.kw != 1))
-    fail(name + ": filter must have shape [1, 1, C, O], got " + f_str);
+    fail(pre() + "filter must have shape [1, 1, C, O], got " + f_str());
   if (op == OpKind::kDepthwise || op == OpKind::kSeparable) {
-    if (fs[3] <= 0) fail(name + ": " + fname + "'s depth multiplier must be positive, shape " + f_str);
+    if (fs[3] <= 0) fail(pre() + fname + "'s depth multiplier must be positive, shape " + f_str());
     fi.multiplier = fs[3];
     fi.out_channels = fs[2] * fs[3];
   } else {
-    if (fs[3] <= 0) fail(name + ": " + fname + "'s output channels must be positive, shape " + f_str);
+    if (fs[3] <= 0) fail(pre() + fname + "'s output channels must be positive, shape " + f_str());
     fi.out_channels = fs[3];
   }
   if (op == OpKind::kSeparable) {
     if (pnd != 4)
-      fail(name + ": pointwise_filter must have rank 4, got rank " + std::to_string(pnd) + " with shape " +
+      fail(pre() + "pointwise_filter must have rank 4, got rank " + std::to_string(pnd) + " with shape " +
            shape_string(ps, pnd));
     checked_product("pointwise_filter", ps, 4);
-    const std::string p_str = shape_string(ps, 4);
-    if (p.groups <= 0) fail(name + ": groups must be positive, got " + std::to_string(p.groups));
+    if (p.groups <= 0) fail(pre() + "groups must be positive, got " + std::to_string(p.groups));
     const int64_t cm = fi.out_channels;
     if (ps[0] != 1 || ps[1] != 1)
-      fail(name + ": pointwise_filter must have shape [1, 1, C*M/groups, O], got " + p_str);
+      fail(pre() + "pointwise_filter must have shape [1, 1, C*M/groups, O], got " + p_str());
     if (cm % p.groups != 0 || ps[2] * p.groups != cm)
-      fail(name + ": pointwise_filter has " + std::to_string(ps[2]) + " input channels (shape " + p_str +
+      fail(pre() + "pointwise_filter has " + std::to_string(ps[2]) + " input channels (shape " + p_str() +
            ") but the depthwise step gives C*M = " + std::to_string(cm) + " channels (depthwise_filter shape " +
-           f_str + "), so it needs C*M/groups = " +
+           f_str() + "), so it needs C*M/groups = " +
            (cm % p.groups == 0 ? std::to_string(cm / p.groups) : std::string("(not an integer)")) + " with groups " +
            std::to_string(p.groups));
     if (ps[3] <= 0 || ps[3] % p.groups != 0)
-      fail(name + ": pointwise_filter's output channels " + std::to_string(ps[3]) +
-           " must be positive and divisible by groups " + std::to_string(p.groups) + " (shape " + p_str + ")");
+      fail(pre() + "pointwise_filter's output channels " + std::to_string(ps[3]) +
+           " must be positive and divisible by groups " + std::to_string(p.groups) + " (shape " + p_str() + ")");
     fi.out_channels = ps[3];
   }
   // The im2col buffer of conv2d is indexed by taps*C, and GEMM packing by taps*C*O.
   const int64_t work[4] = {fi.kh, fi.kw, fi.in_channels * fi.multiplier, fi.out_channels};
-  checked_product(fname.c_str(), work, 4);
+  checked_product(fname, work, 4);
   return fi;
 }
 
@@ -78,8 +80,7 @@ FilterInfo filter_info(OpKind op, const int64_t* fs, int fnd, const int64_t* ps,
 ConvGeometry conv_geometry(OpKind op, const int64_t input_shape[4], const int64_t* fs, int fnd,
                            const int64_t* ps, int pnd, const ConvParams& p) {
   using detail::fail;
-  const std::string name = op_name(op);
-  const char* opn = name.c_str();
+  const char* opn = op_name(op);
   checked_product("input", input_shape, 4);
   const detail::FilterInfo fi = detail::filter_info(op, fs, fnd, ps, pnd, p);
   ConvGeometry g;
@@ -91,7 +92,7 @@ ConvGeometry conv_geometry(OpKind op, const int64_t input_shape[4], const int64_
     g.in_channels = input_shape[1], H = input_shape[2], W = input_shape[3];
   }
   if (fi.in_channels != g.in_channels)
-    fail(name + ": " + detail::filter_arg_name(op) + " has " + std::to_string(fi.in_channels) +
+    fail(std::string(opn) + ": " + detail::filter_arg_name(op) + " has " + std::to_string(fi.in_channels) +
          " input channels (shape " + shape_string(fs, 4) + ") but input has " + std::to_string(g.in_channels) +
          " channels (input shape " + shape_string(input_shape, 4) + ", " + layout_name(p.layout) + ")");
   g.multiplier = fi.multiplier;
