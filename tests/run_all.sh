@@ -18,3 +18,7 @@ ctest --test-dir build/ctest --output-on-failure
 
 # Python: the installed package (python/ is not on sys.path), TensorFlow comparisons required.
 SEPCPP_REQUIRE_TENSORFLOW=1 "$PY" -m pytest tests/python -q -p no:cacheprovider
+
+# Both again under AddressSanitizer + UndefinedBehaviorSanitizer (C++ tests for every ISA, then a
+# reduced, edge-heavy pytest set against an ASan build of the extension).
+bash tests/run_sanitizers.sh

@@ -28,7 +28,8 @@ void run_conv(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, const
         const int64_t seg = std::min(OW - ow, p0 + cnt - p);
         ind.resize(static_cast<size_t>(seg * taps));
         build_indirection(g, in, zero.data(), row / OH, row % OH, ow, seg, ind.data());
-        for (int64_t q = 0; q < seg; ++q)
+        // (C == 0 leaves the buffer empty: memcpy must not see its null pointer.)
+        for (int64_t q = 0; q < seg && C > 0; ++q)
           for (int64_t t = 0; t < taps; ++t)
             std::memcpy(cols.data() + ((p - p0 + q) * taps + t) * C, ind[q * taps + t], sizeof(T) * C);
         p += seg;

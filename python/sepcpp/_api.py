@@ -234,9 +234,15 @@ def _padding_1d(padding: Any, layout: str, kernel: int, dilation: int) -> Tuple[
 
 def _run(op, x, f1, f2, b1, b2, out, strides, dilations, padding, layout, activation, dw_activation, groups):
     mode, pads = padding
-    return _core.run(
-        op, x, f1, f2, b1, b2, out, strides, dilations, mode, pads, layout, activation, dw_activation, groups
-    )
+    try:
+        return _core.run(
+            op, x, f1, f2, b1, b2, out, strides, dilations, mode, pads, layout, activation, dw_activation, groups
+        )
+    except ValueError as e:
+        if groups == 1:
+            raise
+        # The core runs super-separable as separable with groups: name the op the caller used.
+        raise ValueError(str(e).replace("separable_conv2d:", "super_separable_conv2d:", 1)) from None
 
 
 def _prepare_2d(input, filters, biases, out, layout):
