@@ -18,6 +18,14 @@ Timing is warm-up calls, then the median of ``--repeat`` calls measured with ``t
 ``--threads``. TensorFlow's thread pool is fixed once it has started, so TF runs with the same
 threads in every row; in rows with fewer threads it is shown (marked ``*``) but left out of the ratio.
 
+``--slicenet`` times, instead of the suite, the 1-D rows of the paper behind sepcpp (SliceNet):
+batch 8, length 256, channels 512/768/1024, windows 3 to 63, CAUSAL padding, super-separable with
+g = 1, 2 and 3 groups (where g divides C); sepcpp's prepacked ``SeparableConv2D(groups=g)`` against
+TensorFlow (left pad, ``depthwise_conv2d``, grouped pointwise as a grouped ``conv1d`` or as
+split / per-group ``conv1d`` / concat, in one ``tf.function``) and PyTorch (``F.pad``,
+``F.conv1d(groups=C)``, 1x1 ``F.conv1d(groups=g)``, NCW). Threads: all by default. Beside each g > 1
+row: sepcpp's speed-up over g=1; g=2 rows of C=1024 below 1.6x are flagged.
+
 Nothing here needs TensorFlow, PyTorch, threadpoolctl, tqdm or matplotlib: each is used if present.
 """
 
@@ -578,6 +586,36 @@ class _Progress:
 # The run
 
 
+def _sepcpp_stats(t: Dict[str, Any], flops: int, nbytes: int, limits: Dict[str, Any],
+                  nthreads: int) -> Dict[str, Any]:
+    """sepcpp's cell of a row: time, GFLOP/s, % of the FMA peak and of the roofline."""
+    gf = flops / t["median_s"] / 1e9
+    peak = limits["peak_gflops"].get(nthreads)
+    bw = limits["bandwidth_gbs"].get(nthreads)
+    roof = min(peak, flops / nbytes * bw) if peak and bw else None
+    return {"ms": t["median_s"] * 1e3, "min_ms": t["min_s"] * 1e3, "runs": t["runs"], "gflops": gf,
+            "pct_peak": 100 * gf / peak if peak else None, "pct_roofline": 100 * gf / roof if roof else None}
+
+
+def _peer_stats(ref: np.ndarray, got: np.ndarray, t: Dict[str, Any], threads: int) -> Dict[str, Any]:
+    """A peer's cell of a row: its time and its agreement with sepcpp's result `ref`."""
+    diff = _rel_diff(ref, got) if got.shape == ref.shape else None  # None: wrong shape
+    return {"status": "ok" if diff is not None and diff < TOLERANCE else "MISMATCH",
+            "ms": t["median_s"] * 1e3, "min_ms": t["min_s"] * 1e3, "runs": t["runs"], "rel_diff": diff,
+            "threads": threads}
+
+
+def _best_peer(peer_res: Dict[str, Dict[str, Any]], sepcpp_ms: float,
+               nthreads: int) -> Tuple[Optional[str], Optional[float]]:
+    """(fastest correct peer that ran with `nthreads` threads, its time / sepcpp's); (None, None)."""
+    best = None
+    for impl, r in peer_res.items():
+        if r.get("status") == "ok" and r["threads"] == nthreads and (
+                best is None or r["ms"] < peer_res[best]["ms"]):
+            best = impl
+    return best, (peer_res[best]["ms"] / sepcpp_ms if best else None)
+
+
 def run_layers(layers: List[Layer], thread_counts: List[int], peers: List[str], repeat: int,
                budget_s: float, api: str, limits: Dict[str, Any], progress: bool = False,
                seed: int = 0) -> Tuple[List[Dict[str, Any]], List[str]]:
@@ -642,39 +680,16 @@ def run_layers(layers: List[Layer], thread_counts: List[int], peers: List[str], 
                     bar.advance()
                     if impl == "sepcpp":
                         ref = np.asarray(result)
-                        ms = t["median_s"] * 1e3
-                        gf = layer.flops / t["median_s"] / 1e9
-                        peak = limits["peak_gflops"].get(nthreads)
-                        bw = limits["bandwidth_gbs"].get(nthreads)
-                        roof = None
-                        if peak and bw:
-                            roof = min(peak, layer.flops / layer.bytes * bw)
-                        row["sepcpp"] = {"ms": ms, "min_ms": t["min_s"] * 1e3, "runs": t["runs"],
-                                         "gflops": gf, "pct_peak": 100 * gf / peak if peak else None,
-                                         "pct_roofline": 100 * gf / roof if roof else None}
+                        row["sepcpp"] = _sepcpp_stats(t, layer.flops, layer.bytes, limits, nthreads)
                         continue
                     if t is None:
                         numpy_too_slow = True
                         peer_res[impl] = {"status": "skipped", "reason": f"one call takes > {NUMPY_LIMIT_S:g} s"}
                         continue
-                    got = np.asarray(to_nhwc(result))
-                    diff = _rel_diff(ref, got) if got.shape == ref.shape else None  # None: wrong shape
-                    info = {"status": "ok" if diff is not None and diff < TOLERANCE else "MISMATCH",
-                            "ms": t["median_s"] * 1e3,
-                            "min_ms": t["min_s"] * 1e3, "runs": t["runs"], "rel_diff": diff,
-                            "threads": nthreads}
-                    if impl == "tf":
-                        info["threads"] = _TF.get("threads", all_threads)
-                    peer_res[impl] = info
+                    tthreads = _TF.get("threads", all_threads) if impl == "tf" else nthreads
+                    peer_res[impl] = _peer_stats(ref, np.asarray(to_nhwc(result)), t, tthreads)
                 row["peers"] = peer_res
-                # best peer: a correct one that ran with the same number of threads
-                best = None
-                for impl, r in peer_res.items():
-                    if r.get("status") == "ok" and r["threads"] == nthreads and (
-                            best is None or r["ms"] < peer_res[best]["ms"]):
-                        best = impl
-                row["best_peer"] = best
-                row["ratio"] = peer_res[best]["ms"] / row["sepcpp"]["ms"] if best else None
+                row["best_peer"], row["ratio"] = _best_peer(peer_res, row["sepcpp"]["ms"], nthreads)
                 rows.append(row)
     finally:
         bar.close()
@@ -880,6 +895,355 @@ def plot_ratios(rows: List[Dict[str, Any]], thread_counts: List[int], path: str)
 
 
 # --------------------------------------------------------------------------------------------
+# SliceNet rows (--slicenet): the 1-D sequence convolutions of the paper behind sepcpp (Kaiser,
+# Gomez, Chollet 2017): batch 8, 256 tokens, 512-1024 channels, windows 3 to 63, CAUSAL padding,
+# and super-separable convolutions whose pointwise step is split into g groups. Out channels = C,
+# depth multiplier 1, stride 1, dilation 1, float32, NWC.
+
+SLICENET_BATCH = 8
+SLICENET_LENGTH = 256
+SLICENET_CHANNELS = (512, 768, 1024)
+SLICENET_WINDOWS = (3, 7, 15, 31, 63)
+SLICENET_GROUPS = (1, 2, 3)  # a row for each g that divides C
+SLICENET_PEERS = ("tf", "torch")
+SLICENET_MIN_SPEEDUP = 1.6  # g=2 must run at least this much faster than g=1 ...
+SLICENET_CHECKED_CHANNELS = 1024  # ... on the rows with this many channels (half the pointwise work)
+
+
+@dataclass
+class SliceNetRow:
+    batch: int
+    length: int
+    channels: int
+    window: int
+    groups: int
+
+    @property
+    def name(self) -> str:
+        return f"slicenet_c{self.channels}_k{self.window}_g{self.groups}"
+
+    @property
+    def out_channels(self) -> int:
+        return self.channels
+
+    @property
+    def shape(self) -> Tuple[int, int, int]:
+        return (self.batch, self.length, self.channels)
+
+    @property
+    def out_shape(self) -> Tuple[int, int, int]:
+        return (self.batch, self.length, self.out_channels)  # CAUSAL, stride 1: same length
+
+    @property
+    def flops(self) -> int:
+        """2*N*W*C*k (depthwise) + 2*N*W*C*O/g (grouped pointwise)."""
+        pix = self.batch * self.length * self.channels
+        return 2 * pix * self.window + 2 * pix * self.out_channels // self.groups
+
+    @property
+    def bytes(self) -> int:
+        """Compulsory memory traffic of a fused call: input, output and filters, once."""
+        n, w, c = self.shape
+        return 4 * (n * w * c + n * w * self.out_channels + self.window * c
+                    + c * self.out_channels // self.groups)
+
+    def data(self, seed: int = 0):
+        """Input [N, W, C], depthwise filter [k, C, 1], pointwise filter [1, C/g, O]; fixed seed."""
+        rng = np.random.default_rng(seed + zlib.crc32(self.name.encode()))
+        c, k, g = self.channels, self.window, self.groups
+        x = rng.standard_normal(self.shape, dtype=np.float32)
+        dw = rng.standard_normal((k, c, 1), dtype=np.float32) * np.float32(1 / math.sqrt(k))
+        pw = rng.standard_normal((1, c // g, self.out_channels), dtype=np.float32) * np.float32(
+            1 / math.sqrt(c // g))
+        return x, dw, pw
+
+
+def slicenet_rows(channels=SLICENET_CHANNELS, windows=SLICENET_WINDOWS, groups=SLICENET_GROUPS,
+                  batch: int = SLICENET_BATCH, length: int = SLICENET_LENGTH) -> List[SliceNetRow]:
+    """The rows, ordered C, then k, then g (so each (C, k) has its g=1 row first); a g that does
+    not divide C has no row."""
+    return [SliceNetRow(int(batch), int(length), int(c), int(k), int(g))
+            for c in channels for k in windows for g in sorted(set(groups)) if c % g == 0]
+
+
+# Each ``setup_slicenet_*`` returns (call, to_nwc, info): ``call()`` runs one whole super-separable
+# convolution (CAUSAL) on prepared data, ``to_nwc(result)`` gives a NumPy [N, W, O] array to check,
+# ``info`` says how the implementation computes it. They raise _NA(reason) where they cannot.
+
+
+def setup_slicenet_sepcpp(row: SliceNetRow, x, dw, pw, api: str):
+    """The prepacked layer (built here, outside the timing): SeparableConv2D on the H == 1 view of
+    the input, CAUSAL as explicit left padding (k-1); or the functional super_separable_conv1d."""
+    import sepcpp
+
+    k, g = row.window, row.groups
+    if api == "SeparableConv2D":
+        op = sepcpp.SeparableConv2D(dw[None], pw[None], 1, [[0, 0], [0, 0], [k - 1, 0], [0, 0]], groups=g)
+        x4 = x[:, None]  # [N, 1, W, C], a view
+        return (lambda: op(x4)), (lambda y: np.asarray(y)[:, 0]), {"api": "SeparableConv2D"}
+    return ((lambda: sepcpp.super_separable_conv1d(x, dw, pw, g, 1, "CAUSAL")), np.asarray,
+            {"api": "super_separable_conv1d"})
+
+
+def setup_slicenet_tf(row: SliceNetRow, x, dw, pw, all_threads: int, try_grouped: bool = True):
+    """The paper's definition in one tf.function: tf.pad on the left, tf.nn.depthwise_conv2d on the
+    H == 1 view, then the grouped pointwise step, as tf.nn.conv1d over C/g input channels (grouped
+    convolution) where this TensorFlow runs it on the CPU and it agrees with the split / per-group
+    conv1d / concat form, else (or with ``try_grouped=False``) as that split / conv1d / concat
+    (tensor2tensor's way)."""
+    tf = _import_tf(all_threads)
+    if tf is None:
+        raise _NA("not importable")
+    k, g = row.window, row.groups
+    dwt = tf.constant(dw[None])  # [1, k, C, 1]
+    spec = [tf.TensorSpec(x.shape, tf.float32)]
+    xt = tf.constant(x)
+
+    def depthwise(a):
+        a = tf.pad(a, [[0, 0], [k - 1, 0], [0, 0]])
+        return tf.nn.depthwise_conv2d(a[:, None], dwt, [1, 1, 1, 1], "VALID")[:, 0]
+
+    pw_parts = [tf.constant(p) for p in np.split(pw, g, axis=2)]  # group i: outputs [i*O/g, (i+1)*O/g)
+
+    @tf.function(input_signature=spec)
+    def split_concat(a):
+        d = depthwise(a)
+        if g == 1:
+            return tf.nn.conv1d(d, pw_parts[0], 1, "VALID")
+        parts = tf.split(d, g, axis=-1)
+        return tf.concat([tf.nn.conv1d(p, w, 1, "VALID") for p, w in zip(parts, pw_parts)], axis=-1)
+
+    want = split_concat(xt).numpy()  # traces outside the timing
+    if g == 1:
+        return (lambda: split_concat(xt).numpy()), np.asarray, {"pointwise": "conv1d"}
+    if not try_grouped:
+        return (lambda: split_concat(xt).numpy()), np.asarray, {"pointwise": "split/conv1d/concat"}
+    pwt = tf.constant(pw)  # [1, C/g, O]: conv1d infers the groups from C / (C/g)
+
+    @tf.function(input_signature=spec)
+    def grouped(a):
+        return tf.nn.conv1d(depthwise(a), pwt, 1, "VALID")
+
+    try:
+        got = grouped(xt).numpy()
+        ok = got.shape == want.shape and _rel_diff(want, got) < TOLERANCE
+        why = "disagrees with split/concat"
+    except Exception as e:  # noqa: BLE001 - e.g. "Grouped convolution is not supported on CPU"
+        ok, why = False, f"{type(e).__name__}"
+    if ok:
+        return (lambda: grouped(xt).numpy()), np.asarray, {"pointwise": "grouped conv1d"}
+    return ((lambda: split_concat(xt).numpy()), np.asarray,
+            {"pointwise": "split/conv1d/concat", "grouped_conv1d": why})
+
+
+def setup_slicenet_torch(row: SliceNetRow, x, dw, pw):
+    """F.pad on the left, F.conv1d(groups=C) (depthwise), F.conv1d 1x1 with groups=g; NCW contiguous."""
+    torch = _import_torch()
+    if torch is None:
+        raise _NA("not importable")
+    import torch.nn.functional as F
+
+    c, k, g = row.channels, row.window, row.groups
+    wd = torch.from_numpy(np.ascontiguousarray(dw[:, :, 0].T[:, None, :]))  # [C, 1, k]
+    wp = torch.from_numpy(np.ascontiguousarray(pw[0].T[:, :, None]))  # [O, C/g, 1]
+    xt = torch.from_numpy(x).permute(0, 2, 1).contiguous()  # NCW
+
+    def call():
+        with torch.no_grad():
+            y = F.conv1d(F.pad(xt, (k - 1, 0)), wd, None, 1, 0, 1, c)
+            return F.conv1d(y, wp, None, 1, 0, 1, g)
+
+    return call, (lambda y: y.permute(0, 2, 1).numpy()), {"layout": "NCW"}
+
+
+def run_slicenet(rows: List[SliceNetRow], thread_counts: List[int], peers: List[str], repeat: int,
+                 budget_s: float, api: str, limits: Dict[str, Any], progress: bool = False,
+                 seed: int = 0) -> Tuple[List[Dict[str, Any]], List[str]]:
+    """Times every SliceNet row at every thread count; returns (result rows, notes). Each result
+    row of g > 1 gets ``speedup_vs_g1``: sepcpp's time at g=1 / its time at this g (same C, k and
+    threads)."""
+    all_threads = _all_threads()
+    threads = _Threads(all_threads)
+    impls = ["sepcpp"] + list(peers)
+    bar = _Progress(len(rows) * len(thread_counts) * len(impls), progress)
+    out: List[Dict[str, Any]] = []
+    unavailable: Dict[str, str] = {}
+    tf_pointwise: Dict[str, List[str]] = {}
+    try:
+        for sn in rows:
+            x, dw, pw = sn.data(seed)
+            setups: Dict[str, Any] = {}
+            for impl in impls:
+                if impl in unavailable:
+                    setups[impl] = _NA(unavailable[impl])
+                    continue
+                try:
+                    if impl == "sepcpp":
+                        setups[impl] = setup_slicenet_sepcpp(sn, x, dw, pw, api)
+                    elif impl == "tf":
+                        setups[impl] = setup_slicenet_tf(sn, x, dw, pw, all_threads)
+                        how = setups[impl][2]["pointwise"]
+                        if sn.groups > 1:
+                            tf_pointwise.setdefault(how, []).append(sn.name)
+                    else:
+                        setups[impl] = setup_slicenet_torch(sn, x, dw, pw)
+                except _NA as e:
+                    setups[impl] = e
+                    if str(e) == "not importable":
+                        unavailable[impl] = str(e)
+            for nthreads in thread_counts:
+                row: Dict[str, Any] = {
+                    "layer": sn.name, "batch": sn.batch, "length": sn.length, "channels": sn.channels,
+                    "window": sn.window, "groups": sn.groups, "padding": "CAUSAL",
+                    "input_shape": list(sn.shape), "output_shape": list(sn.out_shape),
+                    "out_channels": sn.out_channels, "threads": nthreads, "flops": sn.flops,
+                    "bytes": sn.bytes,
+                }
+                ref = None
+                peer_res: Dict[str, Dict[str, Any]] = {}
+                for impl in impls:
+                    bar.step(f"{sn.name} {nthreads}t {impl}")
+                    setup = setups[impl]
+                    if isinstance(setup, _NA):
+                        if impl == "sepcpp":
+                            raise RuntimeError(f"sepcpp cannot run {sn.name}: {setup}")
+                        status = "unavailable" if str(setup) == "not importable" else "n/a"
+                        peer_res[impl] = {"status": status, "reason": str(setup)}
+                        bar.advance()
+                        continue
+                    call, to_nwc, how = setup
+                    with threads.set(impl, nthreads):
+                        result, t = _measure(call, repeat, budget_s)
+                    time.sleep(0.01)  # let the previous library's spinning workers go idle
+                    bar.advance()
+                    if impl == "sepcpp":
+                        ref = np.asarray(to_nwc(result))
+                        row["sepcpp"] = {**_sepcpp_stats(t, sn.flops, sn.bytes, limits, nthreads), **how}
+                        continue
+                    tthreads = _TF.get("threads", all_threads) if impl == "tf" else nthreads
+                    peer_res[impl] = {**_peer_stats(ref, np.asarray(to_nwc(result)), t, tthreads), **how}
+                row["peers"] = peer_res
+                row["best_peer"], row["ratio"] = _best_peer(peer_res, row["sepcpp"]["ms"], nthreads)
+                out.append(row)
+    finally:
+        bar.close()
+        threads.restore()
+    _slicenet_speedups(out)
+    notes: List[str] = []
+    if "tf" in peers and _TF.get("module") is not None:
+        for how, names in tf_pointwise.items():
+            notes.append(f"tf: pointwise step as {how} in {len(names)} of the g > 1 rows")
+        tft = _TF.get("threads", all_threads)
+        if any(n != tft for n in thread_counts):
+            notes.append(f"* TF runs with {tft} thread(s) in every row (its thread pool is fixed once it has "
+                         f"started); it is left out of the ratio in rows with another thread count")
+        notes.append(_TF.get("threads_note", ""))
+    for impl, why in unavailable.items():
+        extra = f" ({_TF['error']})" if impl == "tf" and _TF.get("error") else ""
+        notes.append(f"{impl}: {why}{extra}")
+    return out, [n for n in notes if n]
+
+
+def _slicenet_speedups(rows: List[Dict[str, Any]]) -> None:
+    """Adds ``speedup_vs_g1`` (median-based) and ``speedup_vs_g1_min`` (min-based) to the g > 1 rows
+    that have a g=1 row beside them, and ``speedup_low`` to the g=2 rows of the checked channel
+    count where the speed-up is below SLICENET_MIN_SPEEDUP."""
+    g1 = {(r["channels"], r["window"], r["threads"]): r for r in rows if r["groups"] == 1}
+    for r in rows:
+        base = g1.get((r["channels"], r["window"], r["threads"]))
+        if r["groups"] == 1 or base is None:
+            continue
+        r["speedup_vs_g1"] = base["sepcpp"]["ms"] / r["sepcpp"]["ms"]
+        r["speedup_vs_g1_min"] = base["sepcpp"]["min_ms"] / r["sepcpp"]["min_ms"]
+        if r["groups"] == 2 and r["channels"] == SLICENET_CHECKED_CHANNELS:
+            r["speedup_low"] = r["speedup_vs_g1"] < SLICENET_MIN_SPEEDUP
+
+
+def summarize_slicenet(rows: List[Dict[str, Any]], thread_counts: List[int]) -> Dict[str, Any]:
+    """summarize()'s ratios and mismatches, plus the g=2 over g=1 check."""
+    s = summarize(rows, thread_counts)
+    checked = [r for r in rows if "speedup_low" in r]
+    s["g2_speedup"] = {
+        "channels": SLICENET_CHECKED_CHANNELS, "min_speedup": SLICENET_MIN_SPEEDUP,
+        "rows": [{"window": r["window"], "threads": r["threads"], "speedup": r["speedup_vs_g1"],
+                  "speedup_min_based": r["speedup_vs_g1_min"]} for r in checked],
+        "below": [{"window": r["window"], "threads": r["threads"], "speedup": r["speedup_vs_g1"]}
+                  for r in checked if r["speedup_low"]],
+    }
+    return s
+
+
+def format_slicenet(rows: List[Dict[str, Any]], peers: List[str], summary: Dict[str, Any],
+                    limits: Dict[str, Any], notes: List[str]) -> str:
+    has_peak = any(r["sepcpp"].get("pct_peak") is not None for r in rows)
+    cols = [("C", 5, ">"), ("k", 3, ">"), ("g", 2, ">"), ("thr", 3, ">"), ("sepcpp ms", 9, ">"),
+            ("GFLOP/s", 7, ">")]
+    if has_peak:
+        cols.append(("%peak", 5, ">"))
+    cols += [(p, 9, ">") for p in peers]
+    if peers:
+        cols.append(("best/sep", 12, "<"))
+    cols.append(("vs g=1", 12, "<"))
+    head = "  ".join(f"{n:{a}{w}}" for n, w, a in cols).rstrip()
+    lines = [head, "-" * len(head)]
+    prev = None
+    for r in rows:
+        key = (r["channels"], r["window"])
+        if prev is not None and key[0] != prev[0]:
+            lines.append("")
+        prev = key
+        s = r["sepcpp"]
+        cells = [str(r["channels"]), str(r["window"]), str(r["groups"]), str(r["threads"]), _fmt_ms(s["ms"]),
+                 f"{s['gflops']:.1f}"]
+        if has_peak:
+            cells.append("-" if s["pct_peak"] is None else f"{s['pct_peak']:.0f}%")
+        cells += [_peer_cell(r["peers"][p], r["threads"]) for p in peers]
+        if peers:
+            cells.append("-" if r["ratio"] is None else f"{r['ratio']:5.2f} {r['best_peer']}")
+        sp = r.get("speedup_vs_g1")
+        flag = f" <{SLICENET_MIN_SPEEDUP:g}!" if r.get("speedup_low") else ""
+        cells.append("" if sp is None else f"{sp:4.2f}x{flag}")
+        lines.append("  ".join(f"{c:{a}{w}}" for c, (_, w, a) in zip(cells, cols)).rstrip())
+    lines.append("")
+    n0 = rows[0] if rows else None
+    if n0:
+        lines.append(f"batch {n0['batch']}, length {n0['length']}, CAUSAL, float32, depth multiplier 1, "
+                     f"O = C; GFLOP/s counts 2*N*W*C*(k + O/g)")
+    lines.append("vs g=1: sepcpp's time at g=1 / its time at this g (same C, k, threads; medians)")
+    if peers:
+        lines.append("best/sep: time of the fastest correct peer with the same threads / sepcpp's time "
+                     "(> 1: sepcpp is faster)")
+        for n, v in summary["per_threads"].items():
+            g = v["geomean_ratio"]
+            lines.append(f"{n} thread(s): geometric mean of best/sep over {v['layers']} rows: "
+                         + ("-" if g is None else f"{g:.2f}")
+                         + f"; {len(v['below'])} row(s) below {summary['slow_ratio']}")
+    chk = summary["g2_speedup"]
+    if chk["rows"]:
+        several = len({b["threads"] for b in chk["rows"]}) > 1
+
+        def where(b):
+            return f"k={b['window']}" + (f" {b['threads']}t" if several else "")
+
+        lines.append(f"g=2 over g=1 at C={chk['channels']} (needs >= {chk['min_speedup']:g}x), medians: "
+                     + ", ".join(f"{where(b)} {b['speedup']:.2f}x" for b in chk["rows"])
+                     + "; below: " + (", ".join(where(b) for b in chk["below"]) or "none"))
+        lines.append("  the same from the fastest calls (less sensitive to a loaded machine): "
+                     + ", ".join(f"{where(b)} {b['speedup_min_based']:.2f}x" for b in chk["rows"]))
+    if summary["mismatches"]:
+        lines.append("MISMATCH (peer disagrees with sepcpp, max rel diff >= "
+                     f"{TOLERANCE:g}): " + ", ".join(summary["mismatches"]))
+    pk = limits["peak_gflops"]
+    if any(pk.values()):
+        lines.append("FMA peak (GFLOP/s): " + ", ".join(f"{t} thr {v:.0f}" for t, v in pk.items() if v)
+                     + f" [{limits['source']['peak']}]")
+    else:
+        lines.append("peak: not measured (give --peak-gflops)")
+    lines.extend(notes)
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
 # Command line
 
 
@@ -890,9 +1254,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "and PyTorch (those importable), in this process, on the same data.")
     p.add_argument("--layers", help="comma-separated layer names (default: the whole suite); 'list' lists them")
     p.add_argument("--repeat", type=int, default=11, help="timed calls per measurement (median; default 11)")
-    p.add_argument("--threads", default="1,all", help="thread counts, e.g. '1,all' (default) or '1,2,4'")
+    p.add_argument("--threads",
+                   help="thread counts, e.g. '1,all' (default; with --slicenet: 'all') or '1,2,4'")
     p.add_argument("--no-peers", action="store_true", help="time sepcpp only")
-    p.add_argument("--peers", default=",".join(PEERS), help=f"peers to time (default {','.join(PEERS)})")
+    p.add_argument("--peers", help=f"peers to time (default {','.join(PEERS)}; with --slicenet "
+                                   f"{','.join(SLICENET_PEERS)})")
     p.add_argument("--json", action="store_true", help="print machine-readable results instead of the table")
     p.add_argument("--plot", metavar="FILE.png", help="bar chart of the per-layer ratios (needs matplotlib)")
     p.add_argument("--call-overhead", action="store_true",
@@ -909,6 +1275,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds of timed calls per measurement before repeats are cut (default 0.5)")
     p.add_argument("--suite", help="a Python file defining SUITE (default: the built-in suite)")
     p.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
+    sn = p.add_argument_group(
+        "SliceNet rows", "--slicenet times, instead of the layer suite, the paper's 1-D rows: batch "
+        f"{SLICENET_BATCH}, length {SLICENET_LENGTH}, channels {'/'.join(map(str, SLICENET_CHANNELS))}, "
+        f"windows {'/'.join(map(str, SLICENET_WINDOWS))}, "
+        f"groups {'/'.join(map(str, SLICENET_GROUPS))} (where "
+        "g divides C), CAUSAL padding, against TensorFlow and PyTorch; the other options narrow them")
+    sn.add_argument("--slicenet", action="store_true", help="time the SliceNet rows")
+    sn.add_argument("--channels", help="comma-separated channel counts (default: all)")
+    sn.add_argument("--windows", help="comma-separated window sizes (default: all)")
+    sn.add_argument("--groups", help="comma-separated group counts (default: all)")
+    sn.add_argument("--batch", type=int, default=SLICENET_BATCH, help=argparse.SUPPRESS)
+    sn.add_argument("--length", type=int, default=SLICENET_LENGTH, help=argparse.SUPPRESS)
     prog = p.add_mutually_exclusive_group()
     prog.add_argument("--progress", dest="progress", action="store_true", default=None,
                       help="show a progress bar on stderr (default: when stderr is a terminal)")
@@ -933,13 +1311,20 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.repeat < 1:
         print("--repeat: must be >= 1", file=sys.stderr)
         return 2
+    known = SLICENET_PEERS if args.slicenet else PEERS
     peers: List[str] = []
     if not args.no_peers:
-        peers = [p.strip() for p in args.peers.split(",") if p.strip()]
-        bad = [p for p in peers if p not in PEERS]
+        peers = [p.strip() for p in (args.peers or ",".join(known)).split(",") if p.strip()]
+        bad = [p for p in peers if p not in known]
         if bad:
-            print(f"--peers: unknown {', '.join(bad)}; choose from {', '.join(PEERS)}", file=sys.stderr)
+            print(f"--peers: unknown {', '.join(bad)}; choose from {', '.join(known)}", file=sys.stderr)
             return 2
+    if args.slicenet and (args.layers or args.suite or args.call_overhead):
+        print("--slicenet: not with --layers, --suite or --call-overhead", file=sys.stderr)
+        return 2
+    if not args.slicenet and (args.channels or args.windows or args.groups):
+        print("--channels, --windows, --groups: only with --slicenet", file=sys.stderr)
+        return 2
     api = _sepcpp_api(args.api)
     progress = sys.stderr.isatty() if args.progress is None else args.progress
 
@@ -948,6 +1333,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         o["machine"] = machine_info()
         print(json.dumps(o, indent=2) if args.json else format_overhead(o))
         return 0
+    if args.slicenet:
+        return _main_slicenet(args, peers, api, progress)
 
     suite = load_suite(args.suite)
     if args.layers == "list":
@@ -966,7 +1353,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     else:
         layers = suite
     try:
-        thread_counts = _parse_threads(args.threads, all_threads)
+        thread_counts = _parse_threads(args.threads or "1,all", all_threads)
     except ValueError as e:
         print(e, file=sys.stderr)
         return 2
@@ -1010,6 +1397,78 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(json.dumps(doc, indent=2, default=_json_default))
     else:
         print(format_table(rows, peers, summary, limits, notes))
+    return 0
+
+
+def _parse_ints(spec: Optional[str], default, name: str) -> List[int]:
+    if not spec:
+        return list(default)
+    try:
+        vals = [int(v) for v in spec.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"{name}: expected comma-separated integers, got {spec!r}") from None
+    if not vals or any(v < 1 for v in vals):
+        raise ValueError(f"{name}: expected integers >= 1, got {spec!r}")
+    return vals
+
+
+def _main_slicenet(args, peers: List[str], api: str, progress: bool) -> int:
+    import sepcpp
+
+    all_threads = _all_threads()
+    try:
+        thread_counts = _parse_threads(args.threads or "all", all_threads)
+        if args.batch < 1 or args.length < 1:
+            raise ValueError("--batch, --length: must be >= 1")
+        rows = slicenet_rows(_parse_ints(args.channels, SLICENET_CHANNELS, "--channels"),
+                             _parse_ints(args.windows, SLICENET_WINDOWS, "--windows"),
+                             _parse_ints(args.groups, SLICENET_GROUPS, "--groups"),
+                             args.batch, args.length)
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return 2
+    if not rows:
+        print("--slicenet: no rows (no group count divides a channel count)", file=sys.stderr)
+        return 2
+    if args.plot and not _check_matplotlib():
+        return 2
+    info = machine_info()
+    load = info.get("load_average")
+    limits = measure_peak(thread_counts, args.peak_gflops, args.bandwidth_gbs, sepcpp.info()["isa"])
+    t0 = time.perf_counter()
+    results, notes = run_slicenet(rows, thread_counts, peers, args.repeat, args.budget, api, limits, progress,
+                                  args.seed)
+    elapsed = time.perf_counter() - t0
+    summary = summarize_slicenet(results, thread_counts)
+    try:
+        info["load_average_after"] = list(os.getloadavg())
+    except OSError:
+        pass
+    notes.append(f"sepcpp API: {api}; all threads = {all_threads}; repeat {args.repeat} (median, fewer for "
+                 f"slow calls); {elapsed:.0f} s; load average before/after: "
+                 + " / ".join(" ".join(f"{v:.2f}" for v in info[k])
+                              for k in ("load_average", "load_average_after") if info.get(k)))
+    if load is not None and load[0] > 0.5:
+        notes.append(f"warning: load average {load[0]:.2f} before the run: other processes were using the "
+                     f"CPUs, so these numbers (the speed-ups too) are noisy")
+    if args.plot:
+        plot_ratios(results, thread_counts, args.plot)
+        notes.append(f"plot written to {args.plot}")
+    if args.json:
+        doc = {"machine": info,
+               "settings": {"mode": "slicenet", "threads": thread_counts, "repeat": args.repeat,
+                            "budget_s": args.budget, "peers": peers, "sepcpp_api": api, "seed": args.seed,
+                            "tolerance": TOLERANCE, "padding": "CAUSAL", "dtype": "float32", "layout": "NWC",
+                            "batch": args.batch, "length": args.length,
+                            "channels": sorted({r.channels for r in rows}),
+                            "windows": sorted({r.window for r in rows}),
+                            "groups": sorted({r.groups for r in rows})},
+               "limits": {**limits, "peak_gflops": {str(k): v for k, v in limits["peak_gflops"].items()},
+                          "bandwidth_gbs": {str(k): v for k, v in limits["bandwidth_gbs"].items()}},
+               "results": results, "summary": summary, "notes": notes, "elapsed_s": elapsed}
+        print(json.dumps(doc, indent=2, default=_json_default))
+    else:
+        print(format_slicenet(results, peers, summary, limits, notes))
     return 0
 
 

@@ -53,3 +53,132 @@ def test_bench_bad_options(argv, capsys):
 
     assert _bench.main(argv + ["--no-progress"]) == 2
     assert capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------
+# --slicenet: the paper's 1-D rows (CAUSAL, super-separable with g groups)
+
+
+def _causal_super_separable(x, dw, pw, groups):
+    """NumPy reference: left pad k-1, depthwise [k, C, 1], pointwise [1, C/g, O] per group."""
+    import numpy as np
+
+    n, w, c = x.shape
+    k = dw.shape[0]
+    xp = np.pad(x.astype(np.float64), ((0, 0), (k - 1, 0), (0, 0)))
+    d = sum(xp[:, i:i + w, :] * dw[i, :, 0] for i in range(k))
+    cg, og = c // groups, pw.shape[2] // groups
+    return np.concatenate([d[..., i * cg:(i + 1) * cg] @ pw[0][:, i * og:(i + 1) * og]
+                           for i in range(groups)], axis=-1)
+
+
+def test_slicenet_default_rows():
+    from sepcpp import _bench
+
+    rows = _bench.slicenet_rows()
+    assert {(r.batch, r.length) for r in rows} == {(8, 256)}
+    assert [r.window for r in rows[:2]] == [3, 3]
+    want = {(c, k, g) for c in (512, 768, 1024) for k in (3, 7, 15, 31, 63) for g in (1, 2, 3) if c % g == 0}
+    assert {(r.channels, r.window, r.groups) for r in rows} == want
+    assert len(rows) == len(want) == 35  # g=3 only for 768
+    r = next(r for r in rows if (r.channels, r.window, r.groups) == (1024, 63, 2))
+    assert r.flops == 2 * 8 * 256 * 1024 * (63 + 512)
+
+
+def test_slicenet_json_smoke(capsys, restore_threads):
+    """A tiny configuration through the whole --slicenet path, sepcpp only, JSON out (fast)."""
+    from sepcpp import _bench
+
+    rc = _bench.main(["--slicenet", "--channels", "6,1024", "--windows", "3,7", "--batch", "1", "--length",
+                      "8", "--repeat", "2", "--no-peers", "--json", "--threads", "1,all", "--no-progress"])
+    assert rc == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert {"machine", "settings", "limits", "results", "summary", "notes"} <= set(doc)
+    s = doc["settings"]
+    assert s["mode"] == "slicenet" and s["padding"] == "CAUSAL" and s["peers"] == []
+    assert s["channels"] == [6, 1024] and s["windows"] == [3, 7] and s["groups"] == [1, 2, 3]
+    rows = doc["results"]
+    # g=3 only where it divides C; one row per thread count
+    cfg = [(r["channels"], r["window"], r["groups"]) for r in rows]
+    want = [(c, k, g) for c in (6, 1024) for k in (3, 7) for g in (1, 2, 3) if c % g == 0]
+    assert cfg == [x for x in want for _ in s["threads"]]
+    for r in rows:
+        c, k, g = r["channels"], r["window"], r["groups"]
+        assert r["input_shape"] == [1, 8, c] and r["output_shape"] == [1, 8, c]
+        assert r["flops"] == 2 * 8 * c * (k + c // g)
+        assert r["sepcpp"]["ms"] > 0 and r["sepcpp"]["gflops"] > 0 and 1 <= r["sepcpp"]["runs"] <= 2
+        assert r["peers"] == {} and r["ratio"] is None
+        assert ("speedup_vs_g1" in r) == (g > 1)
+        assert ("speedup_low" in r) == (g == 2 and c == 1024)
+    chk = doc["summary"]["g2_speedup"]
+    assert chk["channels"] == 1024 and chk["min_speedup"] == 1.6
+    assert len(chk["rows"]) == 2 * len(s["threads"])
+
+
+def test_slicenet_implementations_agree():
+    """sepcpp's layer (and functional API), PyTorch's and TensorFlow's definitions (where installed)
+    agree with a NumPy reference of the causal super-separable convolution."""
+    import numpy as np
+
+    from sepcpp import _bench
+
+    impls = {"sepcpp": lambda r, x, dw, pw: _bench.setup_slicenet_sepcpp(r, x, dw, pw, "SeparableConv2D"),
+             "sepcpp-fn": lambda r, x, dw, pw: _bench.setup_slicenet_sepcpp(r, x, dw, pw,
+                                                                            "separable_conv2d")}
+    if _bench._import_torch() is not None:
+        impls["torch"] = _bench.setup_slicenet_torch
+    try:
+        import tensorflow  # noqa: F401
+    except Exception:  # noqa: BLE001 - TF missing or broken: its peer is not checked here
+        pass
+    else:
+        impls["tf"] = lambda r, x, dw, pw: _bench.setup_slicenet_tf(r, x, dw, pw, _bench._all_threads())
+        impls["tf-split"] = lambda r, x, dw, pw: _bench.setup_slicenet_tf(r, x, dw, pw, _bench._all_threads(),
+                                                                          try_grouped=False)
+    for row in _bench.slicenet_rows(channels=[12], windows=[1, 5], groups=[1, 2, 3], batch=2, length=9):
+        x, dw, pw = row.data()
+        assert x.dtype == dw.dtype == pw.dtype == np.float32
+        assert dw.shape == (row.window, 12, 1) and pw.shape == (1, 12 // row.groups, 12)
+        want = _causal_super_separable(x, dw, pw, row.groups)
+        for name, setup in impls.items():
+            call, to_nwc, how = setup(row, x, dw, pw)
+            got = to_nwc(call())
+            assert got.shape == (2, 9, 12), name
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, err_msg=f"{name} {row.name} {how}")
+
+
+def test_slicenet_table_flags_low_speedup():
+    """The speed-up column and the C=1024 g=2 flag, on made-up timings."""
+    from sepcpp import _bench
+
+    def row(c, k, g, ms):
+        return {"layer": f"slicenet_c{c}_k{k}_g{g}", "batch": 8, "length": 256, "channels": c, "window": k,
+                "groups": g, "threads": 2,
+                "sepcpp": {"ms": ms, "min_ms": ms, "gflops": 1.0, "pct_peak": None},
+                "peers": {"torch": {"status": "ok", "ms": 2 * ms, "threads": 2}}, "best_peer": "torch",
+                "ratio": 2.0}
+
+    rows = [row(768, 3, 1, 10.0), row(768, 3, 2, 8.0), row(768, 3, 3, 4.0),
+            row(1024, 3, 1, 10.0), row(1024, 3, 2, 5.0), row(1024, 7, 1, 10.0), row(1024, 7, 2, 8.0)]
+    _bench._slicenet_speedups(rows)
+    assert [r.get("speedup_vs_g1") for r in rows] == [None, 1.25, 2.5, None, 2.0, None, 1.25]
+    assert [r.get("speedup_low") for r in rows] == [None, None, None, None, False, None, True]
+    summary = _bench.summarize_slicenet(rows, [2])
+    assert summary["g2_speedup"]["below"] == [{"window": 7, "threads": 2, "speedup": 1.25}]
+    limits = {"peak_gflops": {2: None}, "bandwidth_gbs": {2: None}, "source": {}}
+    text = _bench.format_slicenet(rows, ["torch"], summary, limits, [])
+    lines = text.splitlines()
+    assert sum("<1.6!" in line for line in lines) == 1
+    assert "1.25x <1.6!" in next(line for line in lines if line.split()[:3] == ["1024", "7", "2"])
+    assert "below: k=7" in text and "fastest calls" in text
+
+
+@pytest.mark.parametrize("argv", [["--slicenet", "--peers", "numpy"],
+                                  ["--slicenet", "--layers", "mnv1_7x1024_s1"], ["--channels", "8"],
+                                  ["--slicenet", "--channels", "8", "--groups", "3"],
+                                  ["--slicenet", "--windows", "0"], ["--slicenet", "--channels", "x"]])
+def test_slicenet_bad_options(argv, capsys):
+    from sepcpp import _bench
+
+    assert _bench.main(argv + ["--no-progress"]) == 2
+    assert capsys.readouterr().err
