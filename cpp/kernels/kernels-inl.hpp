@@ -200,8 +200,20 @@ void gemm(size_t rows, size_t cols, size_t k, const typename S::Elem* a, size_t 
       const typename S::Elem* panel = packed_b + (j0 / NR) * (k + 1) * NR;
       for (size_t i0 = 0; i0 < rows; i0 += MR) {
         const size_t mr = std::min(MR, rows - i0);
-        gemm_tile<S, MR, NRV>(mr, nc, kc, a + i0 * a_row_stride + k0, a_row_stride, panel, panel + (k0 + 1) * NR,
-                              c + i0 * c_row_stride + j0, c_row_stride, first, last, act);
+        const typename S::Elem* ai = a + i0 * a_row_stride + k0;
+        typename S::Elem* ci = c + i0 * c_row_stride + j0;
+        // A short last row tile runs a narrower kernel, so its cost follows its rows. Every
+        // element's arithmetic is the same in all of them.
+        constexpr size_t MR2 = (MR + 1) / 2, MR4 = (MR + 3) / 4;
+        if (mr <= MR4)
+          gemm_tile<S, MR4, NRV>(mr, nc, kc, ai, a_row_stride, panel, panel + (k0 + 1) * NR, ci, c_row_stride, first,
+                                 last, act);
+        else if (mr <= MR2)
+          gemm_tile<S, MR2, NRV>(mr, nc, kc, ai, a_row_stride, panel, panel + (k0 + 1) * NR, ci, c_row_stride, first,
+                                 last, act);
+        else
+          gemm_tile<S, MR, NRV>(mr, nc, kc, ai, a_row_stride, panel, panel + (k0 + 1) * NR, ci, c_row_stride, first,
+                                last, act);
       }
     }
     if (k == 0) break;

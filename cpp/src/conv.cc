@@ -15,14 +15,15 @@ void run_conv(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, const
   const int64_t taps = g.taps(), K = taps * C;
   const std::vector<T> zero(static_cast<size_t>(C), T(0));
   const auto act = make_activation<T>(L.params.activation);
-  const int64_t tile = tile_pixels<T>(K, k.gemm_mr, P, threads_for_call());
-  const int64_t tiles = (P + tile - 1) / tile;
+  const TilePlan plan = plan_tiles<T>(P, K, k.gemm_mr, k.gemm_nr, O, threads_for_call());
+  const int64_t tile = plan.tile;
   const int64_t OW = g.w.out, OH = g.h.out;
-  parallel_for(tiles, tile * K * O, [&](int64_t b, int64_t e) {
+  parallel_for(plan.tiles * plan.col_blocks, tile * K * std::min(plan.block_cols, O), [&](int64_t b, int64_t e) {
     std::vector<const T*> ind;
-    std::vector<T> cols(static_cast<size_t>(tile * K));
+    std::vector<T> cols = make_buffer<T>("the conv2d unrolled tile", tile * K);
     for (int64_t i = b; i < e; ++i) {
-      const int64_t p0 = i * tile, cnt = std::min(tile, P - p0);
+      const int64_t ti = i / plan.col_blocks, cb = i % plan.col_blocks;
+      const int64_t p0 = ti * tile, cnt = std::min(tile, P - p0);
       for (int64_t p = p0; p < p0 + cnt;) {
         const int64_t ow = p % OW, row = p / OW;
         const int64_t seg = std::min(OW - ow, p0 + cnt - p);
@@ -34,7 +35,7 @@ void run_conv(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, const
             std::memcpy(cols.data() + ((p - p0 + q) * taps + t) * C, ind[q * taps + t], sizeof(T) * C);
         p += seg;
       }
-      run_gemm(k, L.gemm, 1, K, O, cnt, cols.data(), K, out + p0 * O, O, act);
+      run_gemm(k, L.gemm, 1, K, O, cnt, cols.data(), K, out + p0 * O, O, act, cb * plan.block_cols, plan.block_cols);
     }
   });
 }

@@ -1,6 +1,7 @@
-// separable_conv2d, fused: each thread takes tiles of flat output pixels; a tile's depthwise
-// result lands in a per-thread scratch of at most ~128 KiB (L2) and goes straight through the
-// pointwise GEMM. The [N, OH, OW, C*M] intermediate is never allocated.
+// separable_conv2d, fused: each thread takes tiles of flat output pixels (and, for small images,
+// column blocks); a tile's depthwise result lands in a per-thread scratch of at most ~384 KiB
+// (L2) and goes straight through the pointwise GEMM. The [N, OH, OW, C*M] intermediate is never
+// allocated.
 #include "layer.hpp"
 
 namespace sepcpp {
@@ -13,15 +14,17 @@ void run_separable(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, 
   const std::vector<T> zero(static_cast<size_t>(g.in_channels), T(0));
   const auto dw_act = make_activation<T>(L.params.depthwise_activation);
   const auto act = make_activation<T>(L.params.activation);
-  const int64_t tile = tile_pixels<T>(CM, k.gemm_mr, P, threads_for_call());
-  const int64_t tiles = (P + tile - 1) / tile;
-  parallel_for(tiles, tile * CM * (g.taps() + O / L.groups), [&](int64_t b, int64_t e) {
+  const TilePlan plan = plan_tiles<T>(P, CM, k.gemm_mr, k.gemm_nr, L.og, threads_for_call());
+  const int64_t work = plan.tile * CM * (g.taps() + std::min(plan.block_cols, L.og) * L.groups);
+  parallel_for(plan.tiles * plan.col_blocks, work, [&](int64_t b, int64_t e) {
     DwScratch<T> s;
-    std::vector<T> mid(static_cast<size_t>(tile * CM));
+    std::vector<T> mid = make_buffer<T>("the separable tile scratch", plan.tile * CM);
     for (int64_t i = b; i < e; ++i) {
-      const int64_t p0 = i * tile, cnt = std::min(tile, P - p0);
+      const int64_t ti = i / plan.col_blocks, cb = i % plan.col_blocks;
+      const int64_t p0 = ti * plan.tile, cnt = std::min(plan.tile, P - p0);
       depthwise_pixels(g, k, in, zero.data(), L.dw, dw_act, p0, cnt, mid.data(), s);
-      run_gemm(k, L.gemm, L.groups, L.kg, L.og, cnt, mid.data(), CM, out + p0 * O, O, act);
+      run_gemm(k, L.gemm, L.groups, L.kg, L.og, cnt, mid.data(), CM, out + p0 * O, O, act, cb * plan.block_cols,
+               plan.block_cols);
     }
   });
 }
