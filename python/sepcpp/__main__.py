@@ -62,7 +62,8 @@ def main(argv=None) -> int:
     sub.add_parser("demo", help="reproduce the founding example (three ways agree)")
     sub.add_parser("info", help="print sepcpp.info()")
     sub.add_parser("bench", add_help=False,
-                   help="time the layer suite against NumPy/TensorFlow/PyTorch (python -m sepcpp bench --help)")
+                   help="time the layer suite (and, with --slicenet, the SliceNet rows) against NumPy/TensorFlow/PyTorch "
+                        "(python -m sepcpp bench --help)")
     args = parser.parse_args(argv)
     if args.command == "demo":
         return _demo()

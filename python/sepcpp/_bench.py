@@ -404,10 +404,20 @@ def _parse_threads(spec: str, all_threads: int) -> List[int]:
 # Timing
 
 
+# Longer than the default spin-wait of the OpenMP runtimes in this process (Intel's KMP_BLOCKTIME is
+# 200 ms).
+SETTLE_S = 0.3
+
+
 def _measure(call: Callable[[], Any], repeat: int, budget_s: float, skip_over: Optional[float] = None):
     """Warm-up calls, then the median of up to `repeat` timed calls (fewer, at least 3, when the
     calls would take longer than `budget_s` together). Returns (result of the first call, timing
-    dict); the timing dict is None when the first call took longer than `skip_over` seconds."""
+    dict); the timing dict is None when the first call took longer than `skip_over` seconds.
+
+    Every measurement starts after a pause of SETTLE_S: the thread pools of the library timed just
+    before (OpenMP runtimes, TensorFlow's Eigen pool, OpenBLAS) keep spinning for a while after
+    their last call, and on a 2-core machine they would take the cores from the next library."""
+    time.sleep(SETTLE_S)
     t0 = time.perf_counter()
     result = call()
     first = time.perf_counter() - t0
