@@ -28,6 +28,17 @@ using DwconvFn = void (*)(size_t channels, size_t pixels, size_t taps, const T* 
                           const ptrdiff_t* tap_step, const T* weights, const T* bias, T* out,
                           size_t out_pixel_stride, const Activation<T>& act);
 
+// The same depthwise step for the interior of a row at horizontal stride 1 and dilation 1, where
+// the kw taps of a kernel row are kw consecutive input pixels: kernel row ky of pixel p reads
+// rows[ky] + (p + kx) * channels, kx = 0..kw-1 (a padded row points at zeros at least
+// (pixels + kw - 1) * channels long). Each input vector is loaded once for all the taps and pixels
+// it meets. Per output element the arithmetic is exactly DwconvFn's. Returns false, doing nothing,
+// for a kw it has no path for.
+template <class T>
+using DwconvRowFn = bool (*)(size_t channels, size_t pixels, size_t kh, size_t kw, const T* const* rows,
+                             const T* weights, const T* bias, T* out, size_t out_pixel_stride,
+                             const Activation<T>& act);
+
 // C[rows, cols] = act(A[rows, k] * B[k, cols] + bias), B packed by the matching GemmPackFn.
 // Per output element: acc = bias, then acc += a*b for kk = 0..k-1 in order.
 template <class T>
@@ -48,6 +59,7 @@ inline size_t gemm_packed_size(size_t k, size_t cols, size_t nr) {
 template <class T>
 struct TypedKernels {
   DwconvFn<T> dwconv = nullptr;
+  DwconvRowFn<T> dwconv_row = nullptr;
   GemmFn<T> gemm = nullptr;
   GemmPackFn<T> gemm_pack = nullptr;
   size_t gemm_mr = 1;  // rows per microtile: row tiles that are multiples of it waste nothing

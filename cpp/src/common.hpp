@@ -309,9 +309,14 @@ void build_indirection(const ConvGeometry& g, const T* in, const T* zero, int64_
   }
 }
 
+// Elements of the zero buffer depthwise_pixels needs: one channel vector for a padded tap, and a
+// whole padded input row (an interior run plus the kernel) for the row-sliding kernel.
+inline int64_t zero_length(const ConvGeometry& g) { return g.in_channels * (g.w.out + g.w.kernel); }
+
 // Per-thread scratch of the depthwise step.
 template <class T>
 struct DwScratch {
+  std::vector<const T*> rows;  // per kernel row, for the row-sliding kernel
   std::vector<const T*> base;
   std::vector<ptrdiff_t> step;
   std::vector<T> tmp;  // [pixels][C], only for M > 1
@@ -341,8 +346,17 @@ void depthwise_pixels(const ConvGeometry& g, const kernels::TypedKernels<T>& k, 
   interior_columns(g, &lo, &hi);
   s.base.resize(static_cast<size_t>(taps));
   s.step.resize(static_cast<size_t>(taps));
-  // Pixels [ow0, ow0+cnt) of row (n, oh) into o.
-  auto run = [&](int64_t n, int64_t oh, int64_t ow0, int64_t cnt, T* o) {
+  s.rows.resize(static_cast<size_t>(KH));
+  // Interior runs at stride 1 and dilation 1 can go through the row-sliding kernel; `zero` is long
+  // enough (zero_length) to stand in for a whole padded input row there.
+  const bool sliding = g.w.stride == 1 && g.w.dilation == 1 && k.dwconv_row != nullptr;
+  auto fill_rows = [&](int64_t n, int64_t oh, int64_t ow0) {
+    for (int64_t ky = 0; ky < KH; ++ky) {
+      const int64_t ih = oh * g.h.stride - g.h.pad_before + ky * g.h.dilation;
+      s.rows[ky] = (ih >= 0 && ih < H) ? in + ((n * H + ih) * W + (ow0 - g.w.pad_before)) * C : zero;
+    }
+  };
+  auto fill_taps = [&](int64_t n, int64_t oh, int64_t ow0) {
     for (int64_t ky = 0; ky < KH; ++ky) {
       const int64_t ih = oh * g.h.stride - g.h.pad_before + ky * g.h.dilation;
       const T* row = (ih >= 0 && ih < H) ? in + (n * H + ih) * W * C : nullptr;
@@ -358,14 +372,24 @@ void depthwise_pixels(const ConvGeometry& g, const kernels::TypedKernels<T>& k, 
         }
       }
     }
+  };
+  // Pixels [ow0, ow0+cnt) of row (n, oh) into o. Both kernels give the same bits.
+  auto run = [&](int64_t n, int64_t oh, int64_t ow0, int64_t cnt, T* o) {
+    const bool slide = sliding && cnt > 1;
+    bool taps_ready = false;
+    if (slide) fill_rows(n, oh, ow0);
+    auto pass = [&](const T* wm, const T* bm, T* dst, int64_t ostride) {
+      if (slide && k.dwconv_row(C, cnt, KH, KW, s.rows.data(), wm, bm, dst, ostride, act)) return;
+      if (!taps_ready) fill_taps(n, oh, ow0), taps_ready = true;
+      k.dwconv(C, cnt, taps, s.base.data(), s.step.data(), wm, bm, dst, ostride, act);
+    };
     if (M == 1) {
-      k.dwconv(C, cnt, taps, s.base.data(), s.step.data(), dw.w, dw.b, o, CM, act);
+      pass(dw.w, dw.b, o, CM);
       return;
     }
     s.tmp.resize(static_cast<size_t>(cnt * C));
     for (int64_t m = 0; m < M; ++m) {
-      k.dwconv(C, cnt, taps, s.base.data(), s.step.data(), dw.w + m * taps * C, dw.b ? dw.b + m * C : nullptr,
-               s.tmp.data(), C, act);
+      pass(dw.w + m * taps * C, dw.b ? dw.b + m * C : nullptr, s.tmp.data(), C);
       for (int64_t q = 0; q < cnt; ++q)
         for (int64_t c = 0; c < C; ++c) o[q * CM + c * M + m] = s.tmp[q * C + c];
     }

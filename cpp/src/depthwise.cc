@@ -9,7 +9,7 @@ template <class T>
 void run_depthwise(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, const T* in, T* out) {
   const auto& k = L.table->template get<T>();
   const int64_t P = g.batch * g.h.out * g.w.out, CM = g.mid_channels();
-  const std::vector<T> zero(static_cast<size_t>(g.in_channels), T(0));
+  const std::vector<T> zero = make_buffer<T>("the zero row", zero_length(g));
   const auto act = make_activation<T>(L.params.activation);
   // Chunks of at most 256 pixels keep the indirection buffer small.
   const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(g.w.out, 256));

@@ -11,7 +11,7 @@ template <class T>
 void run_separable(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, const T* in, T* out) {
   const auto& k = L.table->template get<T>();
   const int64_t P = g.batch * g.h.out * g.w.out, CM = g.mid_channels(), O = g.out_channels;
-  const std::vector<T> zero(static_cast<size_t>(g.in_channels), T(0));
+  const std::vector<T> zero = make_buffer<T>("the zero row", zero_length(g));
   const auto dw_act = make_activation<T>(L.params.depthwise_activation);
   const auto act = make_activation<T>(L.params.activation);
   const TilePlan plan = plan_tiles<T>(P, CM, k.gemm_mr, k.gemm_nr, L.og, threads_for_call());
