@@ -14,6 +14,30 @@ namespace sepcpp {
 namespace kernels {
 
 // ---------------------------------------------------------------------------------------------
+// The accumulator tile of the depthwise kernels: PX pixels x B vectors of channels, started from
+// the bias and finished by the activation clamp and a (masked) store.
+template <class S, size_t PX, size_t B, bool MASKED>
+inline void dw_init(typename S::V (&acc)[PX][B], const typename S::Elem* bias, size_t c, size_t n) {
+  for (size_t b = 0; b < B; ++b) {
+    const typename S::V init = !bias ? S::zero() : MASKED ? S::load_n(bias + c + b * S::N, n)
+                                                          : S::load(bias + c + b * S::N);
+    for (size_t q = 0; q < PX; ++q) acc[q][b] = init;
+  }
+}
+
+template <class S, size_t PX, size_t B, bool MASKED>
+inline void dw_store(typename S::V (&acc)[PX][B], typename S::Elem* o, size_t out_pixel_stride, size_t c,
+                     size_t n, bool clamp, typename S::V lo, typename S::V hi) {
+  for (size_t q = 0; q < PX; ++q)
+    for (size_t b = 0; b < B; ++b) {
+      typename S::V v = acc[q][b];
+      if (clamp) v = S::clamp(v, lo, hi);
+      typename S::Elem* dst = o + q * out_pixel_stride + c + b * S::N;
+      if (MASKED) S::store_n(dst, v, n);
+      else S::store(dst, v);
+    }
+}
+
 // Depthwise: a tile of PX output pixels x B vectors of channels. Each weight vector loaded for a
 // tap serves PX pixels (fewer loads per FMA), and the PX*B accumulators are independent chains
 // that hide the FMA latency. MASKED handles the last n < N channels with masked loads/stores.
@@ -27,10 +51,7 @@ inline void dwconv_tile(size_t c, size_t n, size_t taps_rt, size_t channels, con
   auto load = [n](const T* p) { return MASKED ? S::load_n(p, n) : S::load(p); };
   const size_t taps = TAPS ? TAPS : taps_rt;  // a constant lets the compiler unroll 3x3, 5x5, 7x7
   V acc[PX][B];
-  for (size_t b = 0; b < B; ++b) {
-    const V init = bias ? load(bias + c + b * N) : S::zero();
-    for (size_t q = 0; q < PX; ++q) acc[q][b] = init;
-  }
+  dw_init<S, PX, B, MASKED>(acc, bias, c, n);
   for (size_t t = 0; t < taps; ++t) {
     const T* w = weights + t * channels + c;
     V wv[B];
@@ -41,14 +62,7 @@ inline void dwconv_tile(size_t c, size_t n, size_t taps_rt, size_t channels, con
       for (size_t b = 0; b < B; ++b) acc[q][b] = S::fma(load(in + b * N), wv[b], acc[q][b]);
     }
   }
-  for (size_t q = 0; q < PX; ++q)
-    for (size_t b = 0; b < B; ++b) {
-      V v = acc[q][b];
-      if (clamp) v = S::clamp(v, lo, hi);
-      T* dst = o + q * out_pixel_stride + c + b * N;
-      if (MASKED) S::store_n(dst, v, n);
-      else S::store(dst, v);
-    }
+  dw_store<S, PX, B, MASKED>(acc, o, out_pixel_stride, c, n, clamp, lo, hi);
 }
 
 // Pixels outer (tiles of 4), channel blocks inner: each tile's input pixels are read as
@@ -113,10 +127,7 @@ inline void dwrow_tile(size_t c, size_t n, size_t kh, size_t channels, const typ
   constexpr size_t N = S::N;
   auto load = [n](const T* ptr) { return MASKED ? S::load_n(ptr, n) : S::load(ptr); };
   V acc[PX][B];
-  for (size_t b = 0; b < B; ++b) {
-    const V init = bias ? load(bias + c + b * N) : S::zero();
-    for (size_t q = 0; q < PX; ++q) acc[q][b] = init;
-  }
+  dw_init<S, PX, B, MASKED>(acc, bias, c, n);
   for (size_t ky = 0; ky < kh; ++ky) {
     const T* r = rows[ky] + p * channels + c;
     V win[PX + KW - 1][B];
@@ -131,14 +142,7 @@ inline void dwrow_tile(size_t c, size_t n, size_t kh, size_t channels, const typ
         for (size_t b = 0; b < B; ++b) acc[q][b] = S::fma(win[q + kx][b], wv[b], acc[q][b]);
     }
   }
-  for (size_t q = 0; q < PX; ++q)
-    for (size_t b = 0; b < B; ++b) {
-      V v = acc[q][b];
-      if (clamp) v = S::clamp(v, lo, hi);
-      T* dst = o + q * out_pixel_stride + c + b * N;
-      if (MASKED) S::store_n(dst, v, n);
-      else S::store(dst, v);
-    }
+  dw_store<S, PX, B, MASKED>(acc, o, out_pixel_stride, c, n, clamp, lo, hi);
 }
 
 template <class S, size_t PX, size_t KW>
