@@ -211,74 +211,93 @@ void gemm_pack(size_t k, size_t cols, const typename S::Elem* b, size_t b_row_st
   }
 }
 
-// One MR x NR tile over k rows of the panel (`panel_rows` points at the first of them). The first
-// k-block starts from the bias row, later ones from the partial sums already in C; only the last
-// applies the activation. Storing and reloading a float is exact, so the k-blocking leaves every
-// element's arithmetic as if the whole K were done in registers.
-template <class S, size_t MR, size_t NRV>
+// One MR x (NV vectors) tile over k rows of a panel whose rows are `panel_stride` wide
+// (`panel_rows` points at the first of them; NV is less than the panel's width only for the last,
+// narrower panel). The first k-block starts from the bias row, later ones from the partial sums
+// already in C; only the last applies the activation. Storing and reloading a float is exact, so
+// the k-blocking leaves every element's arithmetic as if the whole K were done in registers.
+template <class S, size_t MR, size_t NV>
 inline void gemm_tile(size_t mr, size_t nc, size_t k, const typename S::Elem* a, size_t a_row_stride,
-                      const typename S::Elem* bias_row, const typename S::Elem* panel_rows, typename S::Elem* c,
-                      size_t c_row_stride, bool first, bool last, const Activation<typename S::Elem>& act) {
+                      const typename S::Elem* bias_row, const typename S::Elem* panel_rows, size_t panel_stride,
+                      typename S::Elem* c, size_t c_row_stride, bool first, bool last,
+                      const Activation<typename S::Elem>& act) {
   using T = typename S::Elem;
   using V = typename S::V;
   constexpr size_t N = S::N;
-  constexpr size_t NR = NRV * N;
   const T* ar[MR];
   for (size_t r = 0; r < MR; ++r) ar[r] = a + std::min(r, mr - 1) * a_row_stride;
-  V acc[MR][NRV];
+  // Columns in the last vector (the others are full).
+  const size_t tail = nc - (NV - 1) * N;
+  V acc[MR][NV];
   if (first) {
-    for (size_t v = 0; v < NRV; ++v) {
+    for (size_t v = 0; v < NV; ++v) {
       const V bias = S::load(bias_row + v * N);
       for (size_t r = 0; r < MR; ++r) acc[r][v] = bias;
     }
   } else {
     for (size_t r = 0; r < MR; ++r) {
       const T* cr = c + std::min(r, mr - 1) * c_row_stride;
-      for (size_t v = 0; v < NRV; ++v) {
-        const size_t left = v * N < nc ? nc - v * N : 0;
-        acc[r][v] = left >= N ? S::load(cr + v * N) : left ? S::load_n(cr + v * N, left) : S::zero();
-      }
+      for (size_t v = 0; v + 1 < NV; ++v) acc[r][v] = S::load(cr + v * N);
+      acc[r][NV - 1] = tail == N ? S::load(cr + (NV - 1) * N) : S::load_n(cr + (NV - 1) * N, tail);
     }
   }
   const T* bp = panel_rows;
   for (size_t kk = 0; kk < k; ++kk) {
-    V bv[NRV];
-    for (size_t v = 0; v < NRV; ++v) bv[v] = S::load(bp + v * N);
-    bp += NR;
+    V bv[NV];
+    for (size_t v = 0; v < NV; ++v) bv[v] = S::load(bp + v * N);
+    bp += panel_stride;
     for (size_t r = 0; r < MR; ++r) {
       const V av = S::set1(ar[r][kk]);
-      for (size_t v = 0; v < NRV; ++v) acc[r][v] = S::fma(av, bv[v], acc[r][v]);
+      for (size_t v = 0; v < NV; ++v) acc[r][v] = S::fma(av, bv[v], acc[r][v]);
     }
   }
   if (last && act.clamp) {
     const V lo = S::set1(act.lo), hi = S::set1(act.hi);
     for (size_t r = 0; r < MR; ++r)
-      for (size_t v = 0; v < NRV; ++v) acc[r][v] = S::clamp(acc[r][v], lo, hi);
+      for (size_t v = 0; v < NV; ++v) acc[r][v] = S::clamp(acc[r][v], lo, hi);
   }
   for (size_t r = 0; r < mr; ++r) {
     T* cr = c + r * c_row_stride;
-    if (nc == NR) {
-      for (size_t v = 0; v < NRV; ++v) S::store(cr + v * N, acc[r][v]);
-    } else {
-      for (size_t v = 0; v < NRV; ++v) {
-        if (v * N >= nc) break;
-        const size_t left = nc - v * N;
-        if (left >= N) S::store(cr + v * N, acc[r][v]);
-        else S::store_n(cr + v * N, acc[r][v], left);
-      }
-    }
+    for (size_t v = 0; v + 1 < NV; ++v) S::store(cr + v * N, acc[r][v]);
+    if (tail == N) S::store(cr + (NV - 1) * N, acc[r][NV - 1]);
+    else S::store_n(cr + (NV - 1) * N, acc[r][NV - 1], tail);
+  }
+}
+
+// The row tiles of one panel's k-block. A short last row tile runs a narrower kernel (MR/2, MR/4
+// rows), so its cost follows its rows; every element's arithmetic is the same in all of them.
+template <class S, size_t MR, size_t NV>
+void gemm_panel(size_t rows, size_t nc, size_t kc, const typename S::Elem* a, size_t a_row_stride,
+                const typename S::Elem* bias_row, const typename S::Elem* panel_rows, size_t panel_stride,
+                typename S::Elem* c, size_t c_row_stride, bool first, bool last,
+                const Activation<typename S::Elem>& act) {
+  constexpr size_t MR2 = (MR + 1) / 2, MR4 = (MR + 3) / 4;
+  for (size_t i0 = 0; i0 < rows; i0 += MR) {
+    const size_t mr = std::min(MR, rows - i0);
+    const typename S::Elem* ai = a + i0 * a_row_stride;
+    typename S::Elem* ci = c + i0 * c_row_stride;
+    if (mr <= MR4)
+      gemm_tile<S, MR4, NV>(mr, nc, kc, ai, a_row_stride, bias_row, panel_rows, panel_stride, ci, c_row_stride,
+                            first, last, act);
+    else if (mr <= MR2)
+      gemm_tile<S, MR2, NV>(mr, nc, kc, ai, a_row_stride, bias_row, panel_rows, panel_stride, ci, c_row_stride,
+                            first, last, act);
+    else
+      gemm_tile<S, MR, NV>(mr, nc, kc, ai, a_row_stride, bias_row, panel_rows, panel_stride, ci, c_row_stride,
+                           first, last, act);
   }
 }
 
 // K is cut into blocks of KC rows so that a panel's block (KC x NR) stays in L1 while every row
-// tile of A streams past it; A's rows are read as short contiguous runs.
+// tile of A streams past it.
 constexpr size_t kGemmKc = 128;
 
 template <class S, size_t MR, size_t NRV>
 void gemm(size_t rows, size_t cols, size_t k, const typename S::Elem* a, size_t a_row_stride,
           const typename S::Elem* packed_b, typename S::Elem* c, size_t c_row_stride,
           const Activation<typename S::Elem>& act) {
-  constexpr size_t NR = NRV * S::N;
+  static_assert(NRV >= 1 && NRV <= 4, "panels of 1 to 4 vectors");
+  constexpr size_t N = S::N, NR = NRV * N;
   // K == 0 still needs one pass: the output is the bias (and its activation).
   for (size_t k0 = 0; k0 < k || k0 == 0; k0 += kGemmKc) {
     const size_t kc = std::min(kGemmKc, k - k0);
@@ -286,22 +305,26 @@ void gemm(size_t rows, size_t cols, size_t k, const typename S::Elem* a, size_t 
     for (size_t j0 = 0; j0 < cols; j0 += NR) {
       const size_t nc = std::min(NR, cols - j0);
       const typename S::Elem* panel = packed_b + (j0 / NR) * (k + 1) * NR;
-      for (size_t i0 = 0; i0 < rows; i0 += MR) {
-        const size_t mr = std::min(MR, rows - i0);
-        const typename S::Elem* ai = a + i0 * a_row_stride + k0;
-        typename S::Elem* ci = c + i0 * c_row_stride + j0;
-        // A short last row tile runs a narrower kernel, so its cost follows its rows. Every
-        // element's arithmetic is the same in all of them.
-        constexpr size_t MR2 = (MR + 1) / 2, MR4 = (MR + 3) / 4;
-        if (mr <= MR4)
-          gemm_tile<S, MR4, NRV>(mr, nc, kc, ai, a_row_stride, panel, panel + (k0 + 1) * NR, ci, c_row_stride, first,
-                                 last, act);
-        else if (mr <= MR2)
-          gemm_tile<S, MR2, NRV>(mr, nc, kc, ai, a_row_stride, panel, panel + (k0 + 1) * NR, ci, c_row_stride, first,
-                                 last, act);
-        else
-          gemm_tile<S, MR, NRV>(mr, nc, kc, ai, a_row_stride, panel, panel + (k0 + 1) * NR, ci, c_row_stride, first,
-                                last, act);
+      const typename S::Elem* ak = a + k0;
+      const typename S::Elem* rows_k = panel + (k0 + 1) * NR;
+      typename S::Elem* cj = c + j0;
+      // The last panel of a width that is not a multiple of NR computes only its vectors.
+      switch ((nc + N - 1) / N) {
+        case 1:
+          gemm_panel<S, MR, 1>(rows, nc, kc, ak, a_row_stride, panel, rows_k, NR, cj, c_row_stride, first, last, act);
+          break;
+        case 2:
+          if constexpr (NRV >= 2)
+            gemm_panel<S, MR, 2>(rows, nc, kc, ak, a_row_stride, panel, rows_k, NR, cj, c_row_stride, first, last, act);
+          break;
+        case 3:
+          if constexpr (NRV >= 3)
+            gemm_panel<S, MR, 3>(rows, nc, kc, ak, a_row_stride, panel, rows_k, NR, cj, c_row_stride, first, last, act);
+          break;
+        default:
+          if constexpr (NRV >= 4)
+            gemm_panel<S, MR, 4>(rows, nc, kc, ak, a_row_stride, panel, rows_k, NR, cj, c_row_stride, first, last, act);
+          break;
       }
     }
     if (k == 0) break;
