@@ -225,7 +225,9 @@ void parallel_for(int64_t items, int64_t work_per_item, F&& body) {
     body(int64_t(0), items);
     return;
   }
-  const int64_t chunks = std::min<int64_t>(items, int64_t(threads) * 4);
+  // Few items (tiles planned in equal shares per thread) are handed out one by one; many, in
+  // chunks of several.
+  const int64_t chunks = items <= int64_t(threads) * 8 ? items : int64_t(threads) * 4;
   std::atomic<int64_t> next{0};
   std::exception_ptr error;
   std::mutex mu;
@@ -491,7 +493,7 @@ TilePlan plan_tiles(int64_t pixels, int64_t width, size_t mr_, size_t nr_, int64
     return t;
   }
   t.tiles = (pixels + tmax - 1) / tmax;
-  if (t.tiles < 4 * threads) t.tiles = (t.tiles + threads - 1) / threads * threads;
+  if (t.tiles < 8 * threads) t.tiles = (t.tiles + threads - 1) / threads * threads;
   t.tiles = std::max<int64_t>(1, std::min(t.tiles, pixels));
   t.tile = std::max<int64_t>(1, (pixels + t.tiles - 1) / t.tiles);
   t.tiles = std::max<int64_t>(1, (pixels + t.tile - 1) / t.tile);
