@@ -116,12 +116,15 @@ void dwconv(size_t channels, size_t pixels, size_t taps, const typename S::Elem*
   }
 }
 
-// Row-sliding depthwise (stride 1, dilation 1): a window of PX + KW - 1 input pixels per kernel
-// row is loaded once and serves all PX x KW (pixel, tap) pairs, instead of one load per pair.
-template <class S, size_t PX, size_t B, bool MASKED, size_t KW>
-inline void dwrow_tile(size_t c, size_t n, size_t kh, size_t channels, const typename S::Elem* const* rows,
-                       size_t p, const typename S::Elem* weights, const typename S::Elem* bias, typename S::Elem* o,
-                       size_t out_pixel_stride, bool clamp, typename S::V lo, typename S::V hi) {
+// Row-sliding depthwise (stride 1, dilation 1): along a kernel row, tap kx of pixel q reads input
+// pixel q + kx, so a window of PX input vectors slides one pixel per tap: each tap loads one new
+// input vector and one weight vector for PX FMAs (the general kernel loads PX + 1). Any kernel
+// width; the accumulators stay in registers for any number of taps.
+template <class S, size_t PX, size_t B, bool MASKED>
+inline void dwrow_tile(size_t c, size_t n, size_t kh, size_t kw, size_t channels,
+                       const typename S::Elem* const* rows, size_t p, const typename S::Elem* weights,
+                       const typename S::Elem* bias, typename S::Elem* o, size_t out_pixel_stride, bool clamp,
+                       typename S::V lo, typename S::V hi) {
   using T = typename S::Elem;
   using V = typename S::V;
   constexpr size_t N = S::N;
@@ -130,64 +133,54 @@ inline void dwrow_tile(size_t c, size_t n, size_t kh, size_t channels, const typ
   dw_init<S, PX, B, MASKED>(acc, bias, c, n);
   for (size_t ky = 0; ky < kh; ++ky) {
     const T* r = rows[ky] + p * channels + c;
-    V win[PX + KW - 1][B];
-    for (size_t i = 0; i < PX + KW - 1; ++i)
-      for (size_t b = 0; b < B; ++b) win[i][b] = load(r + i * channels + b * N);
-    for (size_t kx = 0; kx < KW; ++kx) {
-      const T* w = weights + (ky * KW + kx) * channels + c;
+    const T* w = weights + ky * kw * channels + c;
+    V win[PX][B];
+    for (size_t q = 0; q < PX; ++q)
+      for (size_t b = 0; b < B; ++b) win[q][b] = load(r + q * channels + b * N);
+    for (size_t kx = 0;; ++kx) {
       V wv[B];
-      for (size_t b = 0; b < B; ++b) wv[b] = load(w + b * N);
+      for (size_t b = 0; b < B; ++b) wv[b] = load(w + kx * channels + b * N);
       // Same order per element as dwconv_tile: taps in (ky, kx) order, fma(in, w, acc).
       for (size_t q = 0; q < PX; ++q)
-        for (size_t b = 0; b < B; ++b) acc[q][b] = S::fma(win[q + kx][b], wv[b], acc[q][b]);
+        for (size_t b = 0; b < B; ++b) acc[q][b] = S::fma(win[q][b], wv[b], acc[q][b]);
+      if (kx + 1 == kw) break;
+      for (size_t q = 0; q + 1 < PX; ++q)
+        for (size_t b = 0; b < B; ++b) win[q][b] = win[q + 1][b];
+      for (size_t b = 0; b < B; ++b) win[PX - 1][b] = load(r + (PX + kx) * channels + b * N);
     }
   }
   dw_store<S, PX, B, MASKED>(acc, o, out_pixel_stride, c, n, clamp, lo, hi);
 }
 
-template <class S, size_t PX, size_t KW>
-inline void dwrow_pixels(size_t channels, size_t kh, const typename S::Elem* const* rows, size_t p,
+template <class S, size_t PX>
+inline void dwrow_pixels(size_t channels, size_t kh, size_t kw, const typename S::Elem* const* rows, size_t p,
                          const typename S::Elem* weights, const typename S::Elem* bias, typename S::Elem* o,
                          size_t out_pixel_stride, bool clamp, typename S::V lo, typename S::V hi) {
   constexpr size_t N = S::N;
-  // Two vectors per step where the registers allow (AVX-512's 32; not AVX2's 16, nor KW 7).
-  constexpr size_t B = (N >= 16 && KW <= 5) ? 2 : 1;
+  // Two vectors per step where the registers allow it (AVX-512's 32; not AVX2's 16).
+  constexpr size_t B = (N >= 16 && PX <= 4) ? 2 : 1;
   size_t c = 0;
   for (; c + B * N <= channels; c += B * N)
-    dwrow_tile<S, PX, B, false, KW>(c, N, kh, channels, rows, p, weights, bias, o, out_pixel_stride, clamp, lo, hi);
+    dwrow_tile<S, PX, B, false>(c, N, kh, kw, channels, rows, p, weights, bias, o, out_pixel_stride, clamp, lo, hi);
   for (; c + N <= channels; c += N)
-    dwrow_tile<S, PX, 1, false, KW>(c, N, kh, channels, rows, p, weights, bias, o, out_pixel_stride, clamp, lo, hi);
+    dwrow_tile<S, PX, 1, false>(c, N, kh, kw, channels, rows, p, weights, bias, o, out_pixel_stride, clamp, lo, hi);
   if (c < channels)
-    dwrow_tile<S, PX, 1, true, KW>(c, channels - c, kh, channels, rows, p, weights, bias, o, out_pixel_stride, clamp,
-                                   lo, hi);
-}
-
-template <class S, size_t KW>
-void dwrow_kw(size_t channels, size_t pixels, size_t kh, const typename S::Elem* const* rows,
-              const typename S::Elem* weights, const typename S::Elem* bias, typename S::Elem* out,
-              size_t out_pixel_stride, const Activation<typename S::Elem>& act) {
-  const typename S::V lo = S::set1(act.lo), hi = S::set1(act.hi);
-  size_t p = 0;
-  for (; p + 4 <= pixels; p += 4)
-    dwrow_pixels<S, 4, KW>(channels, kh, rows, p, weights, bias, out + p * out_pixel_stride, out_pixel_stride,
-                           act.clamp, lo, hi);
-  for (; p < pixels; ++p)
-    dwrow_pixels<S, 1, KW>(channels, kh, rows, p, weights, bias, out + p * out_pixel_stride, out_pixel_stride,
-                           act.clamp, lo, hi);
+    dwrow_tile<S, PX, 1, true>(c, channels - c, kh, kw, channels, rows, p, weights, bias, o, out_pixel_stride, clamp,
+                               lo, hi);
 }
 
 template <class S>
-bool dwconv_row(size_t channels, size_t pixels, size_t kh, size_t kw, const typename S::Elem* const* rows,
+void dwconv_row(size_t channels, size_t pixels, size_t kh, size_t kw, const typename S::Elem* const* rows,
                 const typename S::Elem* weights, const typename S::Elem* bias, typename S::Elem* out,
                 size_t out_pixel_stride, const Activation<typename S::Elem>& act) {
-  // Only 7 wide: measured with the kernels in L1 (AVX-512, 56 pixels x 96 channels) it ran at 54
-  // GFLOP/s against the general kernel's 44; for 3 and 5 wide it was no faster (3: 38 against 50),
-  // so those keep the general kernel.
-  if (kw == 7) {
-    dwrow_kw<S, 7>(channels, pixels, kh, rows, weights, bias, out, out_pixel_stride, act);
-    return true;
-  }
-  return false;
+  const typename S::V lo = S::set1(act.lo), hi = S::set1(act.hi);
+  size_t p = 0;
+  for (; p + 4 <= pixels; p += 4)
+    dwrow_pixels<S, 4>(channels, kh, kw, rows, p, weights, bias, out + p * out_pixel_stride, out_pixel_stride,
+                       act.clamp, lo, hi);
+  for (; p < pixels; ++p)
+    dwrow_pixels<S, 1>(channels, kh, kw, rows, p, weights, bias, out + p * out_pixel_stride, out_pixel_stride,
+                       act.clamp, lo, hi);
 }
 
 // ---------------------------------------------------------------------------------------------

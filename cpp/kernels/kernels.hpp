@@ -31,11 +31,10 @@ using DwconvFn = void (*)(size_t channels, size_t pixels, size_t taps, const T* 
 // The same depthwise step for the interior of a row at horizontal stride 1 and dilation 1, where
 // the kw taps of a kernel row are kw consecutive input pixels: kernel row ky of pixel p reads
 // rows[ky] + (p + kx) * channels, kx = 0..kw-1 (a padded row points at zeros at least
-// (pixels + kw - 1) * channels long). Each input vector is loaded once for all the taps and pixels
-// it meets. Per output element the arithmetic is exactly DwconvFn's. Returns false, doing nothing,
-// for a kw it has no path for.
+// (pixels + kw - 1) * channels long). A window of input vectors slides along the kernel row, so
+// each tap loads one new input vector. Per output element the arithmetic is exactly DwconvFn's.
 template <class T>
-using DwconvRowFn = bool (*)(size_t channels, size_t pixels, size_t kh, size_t kw, const T* const* rows,
+using DwconvRowFn = void (*)(size_t channels, size_t pixels, size_t kh, size_t kw, const T* const* rows,
                              const T* weights, const T* bias, T* out, size_t out_pixel_stride,
                              const Activation<T>& act);
 

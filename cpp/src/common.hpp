@@ -319,6 +319,7 @@ inline int64_t zero_length(const ConvGeometry& g) { return g.in_channels * (g.w.
 template <class T>
 struct DwScratch {
   std::vector<const T*> rows;  // per kernel row, for the row-sliding kernel
+  std::vector<T> padded;       // zero-padded copies of the input under an edge run
   std::vector<const T*> base;
   std::vector<ptrdiff_t> step;
   std::vector<T> tmp;  // [pixels][C], only for M > 1
@@ -349,7 +350,7 @@ void depthwise_pixels(const ConvGeometry& g, const kernels::TypedKernels<T>& k, 
   s.base.resize(static_cast<size_t>(taps));
   s.step.resize(static_cast<size_t>(taps));
   s.rows.resize(static_cast<size_t>(KH));
-  // Interior runs at stride 1 and dilation 1 can go through the row-sliding kernel; `zero` is long
+  // At stride 1 and dilation 1 runs of pixels go through the row-sliding kernel; `zero` is long
   // enough (zero_length) to stand in for a whole padded input row there.
   const bool sliding = g.w.stride == 1 && g.w.dilation == 1 && k.dwconv_row != nullptr;
   auto fill_rows = [&](int64_t n, int64_t oh, int64_t ow0) {
@@ -375,15 +376,32 @@ void depthwise_pixels(const ConvGeometry& g, const kernels::TypedKernels<T>& k, 
       }
     }
   };
+  // For an edge run (some taps in the horizontal padding) at stride 1: copies of the input under
+  // it, zero-padded, so that the row-sliding kernel runs there too (a causal 63-tap window has 62
+  // edge pixels per row). The zeros are multiplied like the general kernel's zero row: same bits.
+  auto fill_padded_rows = [&](int64_t n, int64_t oh, int64_t ow0, int64_t cnt) {
+    const int64_t span = cnt + KW - 1, first = ow0 - g.w.pad_before;
+    s.padded.assign(static_cast<size_t>(KH * span * C), T(0));
+    for (int64_t ky = 0; ky < KH; ++ky) {
+      const int64_t ih = oh * g.h.stride - g.h.pad_before + ky * g.h.dilation;
+      T* dst = s.padded.data() + ky * span * C;
+      s.rows[ky] = dst;
+      if (ih < 0 || ih >= H) continue;
+      const int64_t from = std::max<int64_t>(first, 0), to = std::min<int64_t>(first + span, W);
+      if (to > from)
+        std::copy(in + ((n * H + ih) * W + from) * C, in + ((n * H + ih) * W + to) * C, dst + (from - first) * C);
+    }
+  };
   // Pixels [ow0, ow0+cnt) of row (n, oh) into o. Both kernels give the same bits.
-  auto run = [&](int64_t n, int64_t oh, int64_t ow0, int64_t cnt, T* o) {
+  auto run = [&](int64_t n, int64_t oh, int64_t ow0, int64_t cnt, T* o, bool edge) {
+    // (Without the sliding kernel, an edge run is a single pixel: fill_taps describes it exactly.)
     const bool slide = sliding && cnt > 1;
-    bool taps_ready = false;
-    if (slide) fill_rows(n, oh, ow0);
+    if (slide && edge) fill_padded_rows(n, oh, ow0, cnt);
+    else if (slide) fill_rows(n, oh, ow0);
+    else fill_taps(n, oh, ow0);
     auto pass = [&](const T* wm, const T* bm, T* dst, int64_t ostride) {
-      if (slide && k.dwconv_row(C, cnt, KH, KW, s.rows.data(), wm, bm, dst, ostride, act)) return;
-      if (!taps_ready) fill_taps(n, oh, ow0), taps_ready = true;
-      k.dwconv(C, cnt, taps, s.base.data(), s.step.data(), wm, bm, dst, ostride, act);
+      if (slide) k.dwconv_row(C, cnt, KH, KW, s.rows.data(), wm, bm, dst, ostride, act);
+      else k.dwconv(C, cnt, taps, s.base.data(), s.step.data(), wm, bm, dst, ostride, act);
     };
     if (M == 1) {
       pass(dw.w, dw.b, o, CM);
@@ -402,9 +420,11 @@ void depthwise_pixels(const ConvGeometry& g, const kernels::TypedKernels<T>& k, 
     const int64_t end = ow + std::min(OW - ow, p0 + count - p);
     T* o = out + (p - p0) * CM;
     const int64_t a = std::min(std::max(ow, lo), end), b = std::max(std::min(end, hi), a);
-    for (int64_t x = ow; x < a; ++x) run(n, oh, x, 1, o + (x - ow) * CM);
-    if (b > a) run(n, oh, a, b - a, o + (a - ow) * CM);
-    for (int64_t x = b; x < end; ++x) run(n, oh, x, 1, o + (x - ow) * CM);
+    // Edge runs go whole through the row-sliding kernel where it applies, else pixel by pixel.
+    const int64_t edge_step = sliding ? OW : 1;
+    for (int64_t x = ow; x < a; x += edge_step) run(n, oh, x, std::min(a, x + edge_step) - x, o + (x - ow) * CM, true);
+    if (b > a) run(n, oh, a, b - a, o + (a - ow) * CM, false);
+    for (int64_t x = b; x < end; x += edge_step) run(n, oh, x, std::min(end, x + edge_step) - x, o + (x - ow) * CM, true);
     p += end - ow;
   }
 }
