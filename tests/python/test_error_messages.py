@@ -62,3 +62,14 @@ def test_error_row_follows_the_rules(section, what, call):
 def test_every_section_has_rows():
     sections = {sec for sec, _, _ in table.CASES}
     assert {"Types", "Ranks", "Shapes", "Groups", "Geometry", "Options", "out=", "Memory", "Not errors"} <= sections
+
+
+def test_errors_table_is_current():
+    """docs/errors.md is what docs/make_errors_table.py prints for the library as installed."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "docs" / "make_errors_table.py"
+    proc = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
