@@ -336,8 +336,10 @@ inline void interior_columns(const ConvGeometry& g, int64_t* lo, int64_t* hi) {
 
 // Depthwise for the flat output pixels [p0, p0+count) (p = (n*OH + oh)*OW + ow), result in
 // out[p - p0][C*M] (pixel stride C*M, channel order c*M + m). Each row segment is cut into edge
-// pixels (some tap in the horizontal padding: one kernel call each, padded taps on the zero row)
-// and one interior run, whose taps advance by stride*C per pixel: no per-pixel pointer tables.
+// runs (some tap in the horizontal padding) and one interior run. At stride 1 and dilation 1 every
+// run goes through the row-sliding kernel (edge runs on zero-padded copies of their input);
+// otherwise the interior run's taps advance by stride*C per pixel and edge pixels go one by one
+// with padded taps on the zero row. No per-pixel pointer tables either way.
 template <class T>
 void depthwise_pixels(const ConvGeometry& g, const kernels::TypedKernels<T>& k, const T* in,
                       const T* zero, const DepthwiseWeights<T>& dw, const kernels::Activation<T>& act,

@@ -64,6 +64,8 @@ def test_every_section_has_rows():
     assert {"Types", "Ranks", "Shapes", "Groups", "Geometry", "Options", "out=", "Memory", "Not errors"} <= sections
 
 
+@pytest.mark.skipif(os.environ.get("SEPCPP_ASAN") == "1",
+                    reason="the table's internal-allocation row aborts under ASan instead of raising MemoryError")
 def test_errors_table_is_current():
     """docs/errors.md is what docs/make_errors_table.py prints for the library as installed."""
     import subprocess
