@@ -52,7 +52,7 @@ def _to_array(x: Any, name: str) -> np.ndarray:
 
 
 def _input_array(x: Any) -> np.ndarray:
-    a = _to_array(x, "input")
+    a = x if type(x) is np.ndarray else _to_array(x, "input")
     if a.dtype not in _FLOATS:
         raise TypeError(
             f"input: dtype {a.dtype} is not supported; sepcpp computes in float32 or float64 "
@@ -66,6 +66,8 @@ def _operand(x: Any, name: str, dtype: np.dtype) -> Optional[np.ndarray]:
     does; plain Python numbers and lists are converted."""
     if x is None:
         return None
+    if type(x) is np.ndarray and x.dtype == dtype:
+        return x  # the common case, checked first: every call passes through here
     if isinstance(x, (list, tuple, int, float)):
         a = np.asarray(x, dtype=dtype)
     else:
@@ -123,6 +125,8 @@ def _spatial_2d(v: Optional[IntOrSeq], name: str, layout: str) -> Tuple[int, int
     """int, (h, w), or TensorFlow's 4-list with 1 on the batch and channel entries."""
     if v is None:
         return (1, 1)
+    if type(v) is int and v > 0:
+        return (v, v)  # the common case, checked first
     if not isinstance(v, (list, tuple, np.ndarray)):
         s = _int(v, name)
         return (s, s)
@@ -255,6 +259,8 @@ def _prepare_2d(input, filters, biases, out, layout):
 
 
 def _groups(groups: Any) -> int:
+    if type(groups) is int and groups > 0:
+        return groups
     g = _int(groups, "groups")
     if g <= 0:
         raise ValueError(f"groups: must be positive, got {g}")
