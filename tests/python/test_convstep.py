@@ -3,17 +3,15 @@
 (SeparableConv1D on explicitly left-padded input, LayerNormalization), and against the NumPy
 reference, including the paper's super-separable steps (groups alternating 2 and 3)."""
 
-import contextlib
 import importlib.util
-import os
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import reference as ref
+from tf_support import import_tensorflow, silenced
 
 _PATH = Path(__file__).resolve().parents[2] / "examples" / "convstep.py"
 _spec = importlib.util.spec_from_file_location("convstep", _PATH)
@@ -58,44 +56,13 @@ def test_stack_is_causal():
     assert not np.array_equal(y[:, 30:], y2[:, 30:])
 
 
-@contextlib.contextmanager
-def _quiet():
-    saved = [os.dup(1), os.dup(2)]
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in saved + [devnull]:
-            os.close(fd)
-
-
-def _keras():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    with _quiet():
-        if os.environ.get("SEPCPP_REQUIRE_TENSORFLOW") == "1":
-            import keras  # the test runner requires it: a missing TensorFlow fails here
-        else:
-            keras = pytest.importorskip("keras")
-            pytest.importorskip("tensorflow")
-    return keras
-
-
 def test_stack_matches_keras():
-    keras = _keras()
+    _, keras = import_tensorflow()
     rng = np.random.default_rng(7)
     channels, length = 32, 48
     x = rng.standard_normal((2, length, channels)).astype(np.float32)
     steps = convstep.random_steps(channels, WINDOWS, seed=3)
-    with _quiet():
+    with silenced():
         layers = [keras.Input((length, channels))]
         model_layers = []
         for w in steps:

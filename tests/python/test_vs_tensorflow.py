@@ -18,57 +18,14 @@ test runner sets; CI installs it so these tests run there. The module
 prints nothing: TensorFlow's import-time C++ logging is sent to /dev/null.
 """
 
-import contextlib
-import os
-import sys
-import warnings
-
 import numpy as np
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+from tf_support import import_tensorflow
+from tf_support import silenced as _silenced
 
-
-@contextlib.contextmanager
-def _silenced():
-    """Sends stdout and stderr to /dev/null at the file-descriptor level (C++ logging too)."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:  # pragma: no cover - exotic capture objects
-            pass
-    saved = [os.dup(1), os.dup(2)]
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except Exception:  # pragma: no cover
-                pass
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in saved + [devnull]:
-            os.close(fd)
-
-
-# The test runner (tests/run_all.sh, and so CI) sets SEPCPP_REQUIRE_TENSORFLOW=1: there a missing
-# TensorFlow is an error, not a skip, so these comparisons cannot silently count as passed.
-_REQUIRED = os.environ.get("SEPCPP_REQUIRE_TENSORFLOW") == "1"
-
+tf, keras = import_tensorflow()
 with _silenced():
-    if _REQUIRED:
-        import keras
-        import tensorflow as tf
-    else:
-        tf = pytest.importorskip("tensorflow")
-        keras = pytest.importorskip("keras")
     tf.get_logger().setLevel("ERROR")
     try:
         tf.config.set_visible_devices([], "GPU")
