@@ -311,9 +311,15 @@ void build_indirection(const ConvGeometry& g, const T* in, const T* zero, int64_
   }
 }
 
-// Elements of the zero buffer depthwise_pixels needs: one channel vector for a padded tap, and a
-// whole padded input row (an interior run plus the kernel) for the row-sliding kernel.
-inline int64_t zero_length(const ConvGeometry& g) { return g.in_channels * (g.w.out + g.w.kernel); }
+// Elements of the zero buffer depthwise_pixels needs: one channel vector for a padded tap; and,
+// when a whole kernel row can fall in the vertical padding and the row-sliding kernel runs (stride
+// 1, dilation 1), a whole padded input row (a run plus the kernel). Without vertical padding no
+// kernel row is ever out of the input, so a 1-D layer does not zero a row per call.
+inline int64_t zero_length(const ConvGeometry& g) {
+  const bool padded_rows = g.h.pad_before > 0 || g.h.pad_after > 0;
+  const bool sliding = g.w.stride == 1 && g.w.dilation == 1;
+  return padded_rows && sliding ? g.in_channels * (g.w.out + g.w.kernel) : g.in_channels;
+}
 
 // Per-thread scratch of the depthwise step.
 template <class T>
