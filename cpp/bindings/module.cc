@@ -46,6 +46,22 @@ ConvParams make_params(std::array<int64_t, 2> strides, std::array<int64_t, 2> di
   return p;
 }
 
+// Run between chunks of a long call on the thread that released the GIL: Python's signal handlers
+// (Ctrl-C's KeyboardInterrupt) get their chance, and an exception they raise ends the call.
+void check_signals() {
+  py::gil_scoped_acquire gil;
+  if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+}
+
+// Only the main thread runs signal handlers; other threads need no check.
+bool on_main_thread() {
+  static const unsigned long main_id = [] {
+    py::module_ threading = py::module_::import("threading");
+    return threading.attr("main_thread")().attr("ident").cast<unsigned long>();
+  }();
+  return PyThread_get_thread_ident() == main_id;
+}
+
 template <class T>
 Tensor<const T> view(const py::object& obj, const char* name) {
   Tensor<const T> t;
@@ -97,6 +113,7 @@ py::array run_typed(OpKind op, const py::array& input, const py::object& f1, con
   }
   Tensor<T> o = mutable_view<T>(result);
   {
+    sepcpp::InterruptScope interrupt(on_main_thread() ? check_signals : nullptr);
     py::gil_scoped_release release;
     switch (op) {
       case OpKind::kDepthwise: sepcpp::depthwise_conv2d<T>(in, w1, bias1, o, p); break;
@@ -147,6 +164,7 @@ class PyLayer {
     }
     Tensor<T> o = mutable_view<T>(result);
     {
+      sepcpp::InterruptScope interrupt(on_main_thread() ? check_signals : nullptr);
       py::gil_scoped_release release;
       layer_(in, o);
     }
@@ -205,6 +223,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("isas_available", &sepcpp::isas_available);
   m.def("set_isa", &sepcpp::set_isa);
   m.def("openmp_enabled", &sepcpp::openmp_enabled);
+  m.def("threading_backend", [] { return std::string(sepcpp::threading_backend()); });
   m.def("measure_peak_gflops", &sepcpp::measure_fma_peak_gflops, py::arg("isa"), py::arg("threads") = 0,
         py::call_guard<py::gil_scoped_release>());
   m.def("measure_bandwidth_gbs", &sepcpp::measure_bandwidth_gbs, py::arg("threads") = 0,

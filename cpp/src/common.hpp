@@ -2,8 +2,6 @@
 // depthwise row-segment step used by both depthwise_conv2d and the fused separable_conv2d.
 #pragma once
 
-#include <omp.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -15,10 +13,12 @@
 #include <utility>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "../kernels/kernels.hpp"
 #include "sepcpp/ops.hpp"
+#include "thread_pool.hpp"
 
 namespace sepcpp {
 namespace detail {
@@ -207,13 +207,16 @@ int threads_for_call();
 
 // Below this many multiply-adds a call runs on the calling thread: waking a team costs more.
 constexpr int64_t kMinWorkPerThread = 32 * 1024;
+// At most this many multiply-adds per chunk (a few ms even on the scalar level): a long call then
+// notices Ctrl-C between chunks, and a thread that loses its core holds up only a little work.
+constexpr int64_t kMaxWorkPerChunk = int64_t(1) << 25;
 
 // Runs body(begin, end) over [0, items) on up to threads_for_call() threads. `work_per_item`
 // (multiply-adds, roughly) decides how many threads are worth waking. Items are handed out in
-// chunks, several per thread, from a shared counter: on a shared machine a thread that loses its
-// core holds up only its current chunk. Which thread computes an element never changes how it is
-// computed, so results are bitwise identical for any thread count. Exceptions (std::bad_alloc from
-// scratch buffers) are rethrown on the calling thread after the join.
+// chunks, several per thread, from a shared counter (thread_pool.hpp: the caller takes chunks too
+// and never waits for a worker that has not started). Which thread computes an element never
+// changes how it is computed, so results are bitwise identical for any thread count. Exceptions
+// (std::bad_alloc from scratch buffers, an interrupt) are rethrown on the calling thread.
 template <class F>
 void parallel_for(int64_t items, int64_t work_per_item, F&& body) {
   if (items <= 0) return;
@@ -221,31 +224,12 @@ void parallel_for(int64_t items, int64_t work_per_item, F&& body) {
   if (__builtin_mul_overflow(items, std::max<int64_t>(1, work_per_item), &total)) total = INT64_MAX;
   const int64_t useful = std::max<int64_t>(1, std::min(items, total / kMinWorkPerThread));
   const int threads = static_cast<int>(std::min<int64_t>(threads_for_call(), useful));
-  if (threads <= 1) {
-    body(int64_t(0), items);
-    return;
-  }
   // Few items (tiles planned in equal shares per thread) are handed out one by one; many, in
-  // chunks of several.
-  const int64_t chunks = items <= int64_t(threads) * 8 ? items : int64_t(threads) * 4;
-  std::atomic<int64_t> next{0};
-  std::exception_ptr error;
-  std::mutex mu;
-#pragma omp parallel num_threads(threads)
-  {
-    try {
-      for (;;) {
-        const int64_t c = next.fetch_add(1, std::memory_order_relaxed);
-        if (c >= chunks) break;
-        body(items * c / chunks, items * (c + 1) / chunks);
-      }
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(mu);
-      if (!error) error = std::current_exception();
-      next.store(chunks);  // the others stop at their next chunk
-    }
-  }
-  if (error) std::rethrow_exception(error);
+  // chunks of several; a long call, in chunks of at most kMaxWorkPerChunk.
+  int64_t chunks = threads <= 1 ? 1 : items <= int64_t(threads) * 8 ? items : int64_t(threads) * 4;
+  chunks = std::min(items, std::max(chunks, total / kMaxWorkPerChunk + 1));
+  auto call = [](void* ctx, int64_t b, int64_t e) { (*static_cast<std::remove_reference_t<F>*>(ctx))(b, e); };
+  run_chunks(items, chunks, threads, call, const_cast<void*>(static_cast<const void*>(&body)));
 }
 
 // Depthwise weights rearranged per multiplier: w[m][tap][c], bias[m][c]. With `borrow` (a

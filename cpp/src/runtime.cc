@@ -1,4 +1,6 @@
 // Process-wide settings: thread count and kernel level.
+#include <omp.h>
+
 #include <atomic>
 
 #include "common.hpp"
@@ -33,5 +35,6 @@ std::string isas_available() { return kernels::available_names(); }
 std::string isas_compiled() { return kernels::compiled_names(); }
 void set_isa(const std::string& isa) { kernels::set_active(isa); }
 bool openmp_enabled() { return true; }
+const char* threading_backend() { return detail::threading_backend(); }
 
 }  // namespace sepcpp

@@ -105,6 +105,7 @@ def info() -> dict:
         "isa": isa,
         "isa_forced": _os.environ.get("SEPCPP_ISA") or None,
         "openmp": bool(_core.openmp_enabled()),
+        "threading": _core.threading_backend(),
         "num_threads": _core.get_num_threads(),
         "cuda": False,
     }

@@ -115,5 +115,24 @@ std::string isas_compiled();
 // Forces a level (tests); throws std::invalid_argument for an unknown or unsupported one.
 void set_isa(const std::string& isa);
 bool openmp_enabled();
+// What the ops' threads come from: "pool" (sepcpp's own, the default) or "openmp" (a build with
+// -DSEPCPP_THREADING=openmp).
+const char* threading_backend();
+
+// A check that a long call runs on its calling thread between chunks of work, about every 20 ms;
+// it may throw to abandon the call (the Python binding raises KeyboardInterrupt this way). The
+// call then stops within a chunk, frees what it allocated and rethrows; the output is unspecified.
+// Set for the current thread while the scope lives.
+using InterruptCheck = void (*)();
+class InterruptScope {
+ public:
+  explicit InterruptScope(InterruptCheck check);
+  ~InterruptScope();
+  InterruptScope(const InterruptScope&) = delete;
+  InterruptScope& operator=(const InterruptScope&) = delete;
+
+ private:
+  InterruptCheck previous_;
+};
 
 }  // namespace sepcpp
