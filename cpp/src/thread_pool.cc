@@ -197,7 +197,14 @@ void run_chunks(int64_t items, int64_t chunks, int threads, ChunkFn fn, void* ct
     std::unique_lock<std::mutex> lock(job->mu);
     job->cv.wait(lock, [&] { return job->done.load(std::memory_order_acquire) >= chunks; });
   }
-  if (job->error) std::rethrow_exception(job->error);
+  // The error leaves with the caller: the job itself may be freed last by a worker, and an error
+  // that holds a Python exception must not be destroyed on a thread Python does not know.
+  std::exception_ptr error;
+  {
+    std::lock_guard<std::mutex> lock(job->mu);
+    std::swap(error, job->error);
+  }
+  if (error) std::rethrow_exception(error);
 }
 
 const char* threading_backend() { return "pool"; }
