@@ -15,6 +15,11 @@ command -v ninja >/dev/null 2>&1 && gen=(-G Ninja)
 cmake -S . -B build/ctest "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DSEPCPP_WERROR=ON >/dev/null
 cmake --build build/ctest --parallel 2
 ctest --test-dir build/ctest --output-on-failure
+# The same tests on the OpenMP threading backend (-DSEPCPP_THREADING=openmp), kept as an option.
+cmake -S . -B build/ctest-openmp "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DSEPCPP_WERROR=ON \
+  -DSEPCPP_THREADING=openmp >/dev/null
+cmake --build build/ctest-openmp --parallel 2
+OMP_WAIT_POLICY=PASSIVE ctest --test-dir build/ctest-openmp --output-on-failure
 
 # Python: the installed package (python/ is not on sys.path), TensorFlow comparisons required.
 SEPCPP_REQUIRE_TENSORFLOW=1 "$PY" -m pytest tests/python -q -p no:cacheprovider

@@ -151,7 +151,18 @@ std::mutex g_pool_mu;
 
 void before_fork() { g_pool_mu.lock(); }
 void after_fork_parent() { g_pool_mu.unlock(); }
+// Abandoned pools stay reachable (a leak checker in a child would otherwise report them).
+struct Abandoned {
+  Pool* pool;
+  Abandoned* before;
+};
+Abandoned* g_abandoned = nullptr;
+
 void after_fork_child() {
+  if (Pool* old = g_pool.load(std::memory_order_relaxed)) {
+    // operator new after fork in a multi-threaded parent: glibc's allocator is fork-safe.
+    g_abandoned = new Abandoned{old, g_abandoned};
+  }
   g_pool.store(nullptr, std::memory_order_relaxed);
   g_pool_mu.unlock();  // locked by this same thread in before_fork
 }

@@ -1257,6 +1257,168 @@ def format_slicenet(rows: List[Dict[str, Any]], peers: List[str], summary: Dict[
 # Command line
 
 
+# --------------------------------------------------------------------------------------------
+# Under load: tail latency when another process keeps one core busy
+
+
+UNDER_LOAD_PEERS = ("tf", "torch-cl")
+UNDER_LOAD_LIMIT = 3.0  # target: loaded p90 <= 3x the quiet median
+
+
+_BUSY_LOOP = "import os, sys\nos.sched_setaffinity(0, {int(sys.argv[1])})\nwhile True:\n    pass\n"
+
+
+@contextlib.contextmanager
+def busy_core(cpu: int):
+    """A separate process spinning on CPU `cpu` for the duration of the block."""
+    import subprocess
+
+    proc = subprocess.Popen([sys.executable, "-c", _BUSY_LOOP, str(cpu)])
+    try:
+        time.sleep(0.2)  # let it start spinning
+        if proc.poll() is not None:
+            raise RuntimeError(f"the busy process exited with {proc.returncode}")
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _latencies(call: Callable[[], Any], calls: int, budget_s: float) -> List[float]:
+    """Per-call times (seconds) of up to `calls` calls after a warm-up, at least 20, within about
+    `budget_s` seconds."""
+    time.sleep(SETTLE_S)
+    for _ in range(3):
+        call()
+    times: List[float] = []
+    start = time.perf_counter()
+    while len(times) < calls and (len(times) < 20 or time.perf_counter() - start < budget_s):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def _tail_stats(times: List[float]) -> Dict[str, float]:
+    q = np.percentile(np.asarray(times) * 1e3, [50, 90, 99])
+    return {"median_ms": float(q[0]), "p90_ms": float(q[1]), "p99_ms": float(q[2]),
+            "max_ms": float(max(times) * 1e3), "calls": len(times)}
+
+
+def run_under_load(layers: List[Layer], peers: List[str], calls: int, budget_s: float, api: str,
+                   threads: int, seed: int = 0, progress: bool = False) -> Tuple[List[Dict[str, Any]], List[str]]:
+    """Times every layer quiet and then with a busy process on the last CPU of this process's
+    affinity; per implementation: the quiet median, the loaded median, p90 and p99."""
+    all_threads = _all_threads()
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
+    ctl = _Threads(all_threads)
+    notes: List[str] = []
+    impls = ["sepcpp"] + list(peers)
+    bar = _Progress(len(layers) * len(impls) * 2, progress)
+    rows: List[Dict[str, Any]] = []
+    try:
+        for layer in layers:
+            x, dw, pw = layer.data(seed)
+            setups: Dict[str, Any] = {}
+            for impl in impls:
+                try:
+                    if impl == "sepcpp":
+                        setups[impl] = setup_sepcpp(layer, x, dw, pw, api)
+                    elif impl == "tf":
+                        setups[impl] = setup_tf(layer, x, dw, pw, all_threads)
+                    else:
+                        setups[impl] = setup_torch(layer, x, dw, pw, impl == "torch-cl")
+                except _NA as e:
+                    setups[impl] = e
+            row: Dict[str, Any] = {"layer": layer.name, "threads": threads, "results": {}}
+            for impl in impls:
+                setup = setups[impl]
+                if isinstance(setup, _NA):
+                    row["results"][impl] = {"status": "n/a", "reason": str(setup)}
+                    bar.advance()
+                    bar.advance()
+                    continue
+                call = setup[0]
+                with ctl.set(impl, threads):
+                    bar.step(f"{layer.name} {impl} quiet")
+                    quiet = _tail_stats(_latencies(call, calls, budget_s))
+                    bar.advance()
+                    bar.step(f"{layer.name} {impl} loaded")
+                    with busy_core(cpus[-1]):
+                        loaded = _tail_stats(_latencies(call, calls, budget_s))
+                    bar.advance()
+                r = {"status": "ok", "quiet": quiet, "loaded": loaded,
+                     "p90_over_quiet_median": loaded["p90_ms"] / quiet["median_ms"]}
+                row["results"][impl] = r
+            sep = row["results"]["sepcpp"]
+            row["meets_target"] = sep["p90_over_quiet_median"] <= UNDER_LOAD_LIMIT
+            rows.append(row)
+    finally:
+        bar.close()
+        ctl.restore()
+    if "tf" in peers and _TF.get("module") is not None:
+        notes.append(f"TF runs with {_TF.get('threads', all_threads)} thread(s) (its pool is fixed at start)")
+    notes.append(f"busy process pinned to CPU {cpus[-1]} of {len(cpus)}; {threads} thread(s) per library; "
+                 f"target: loaded p90 <= {UNDER_LOAD_LIMIT:g}x the quiet median")
+    return rows, notes
+
+
+def format_under_load(rows: List[Dict[str, Any]], peers: List[str], notes: List[str]) -> str:
+    impls = ["sepcpp"] + list(peers)
+    head = f"{'layer':20s} " + " ".join(f"{i:>34s}" for i in impls)
+    sub = f"{'':20s} " + " ".join(f"{'quiet med  load med  load p90    (x)':>34s}" for _ in impls)
+    lines = ["Under load: median and p90 per call (ms), quiet and with one core busy; (x) = loaded p90 / "
+             "quiet median", head, sub]
+    worst = 0.0
+    for row in rows:
+        cells = []
+        for impl in impls:
+            r = row["results"].get(impl, {})
+            if r.get("status") != "ok":
+                cells.append(f"{'n/a':>34s}")
+                continue
+            x = r["p90_over_quiet_median"]
+            cells.append(f"{r['quiet']['median_ms']:9.3f} {r['loaded']['median_ms']:9.3f} "
+                         f"{r['loaded']['p90_ms']:9.3f} ({x:5.1f})".rjust(34))
+        worst = max(worst, row["results"]["sepcpp"]["p90_over_quiet_median"])
+        lines.append(f"{row['layer']:20s} " + " ".join(cells) + ("" if row["meets_target"] else "  <- over target"))
+    met = sum(r["meets_target"] for r in rows)
+    lines.append(f"sepcpp: {met}/{len(rows)} layers within {UNDER_LOAD_LIMIT:g}x; worst loaded p90 / quiet "
+                 f"median {worst:.1f}x")
+    lines += [f"note: {n}" for n in notes]
+    return "\n".join(lines)
+
+
+def _main_under_load(args, peers: List[str], api: str, progress: bool) -> int:
+    suite = load_suite(args.suite)
+    if args.layers:
+        by_name = {layer.name: layer for layer in suite}
+        names = [n.strip() for n in args.layers.split(",") if n.strip()]
+        unknown = [n for n in names if n not in by_name]
+        if unknown:
+            print(f"--layers: unknown {', '.join(unknown)}; known: {', '.join(by_name)}", file=sys.stderr)
+            return 2
+        suite = [by_name[n] for n in names]
+    try:
+        threads = _parse_threads(args.threads or "all", _all_threads())
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return 2
+    if len(threads) != 1:
+        print("--under-load: give one thread count", file=sys.stderr)
+        return 2
+    if args.calls < 1:
+        print("--calls: must be >= 1", file=sys.stderr)
+        return 2
+    rows, notes = run_under_load(suite, peers, args.calls, args.budget, api, threads[0], args.seed, progress)
+    if args.json:
+        print(json.dumps({"machine": machine_info(), "mode": "under-load", "peers": peers, "results": rows,
+                          "notes": notes}, indent=2, default=_json_default))
+    else:
+        print(format_under_load(rows, peers, notes))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m sepcpp bench",
@@ -1274,7 +1436,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--call-overhead", action="store_true",
                    help="measure only the call overhead: a whole separable call on a (1,1,1,8) input, "
                         "median over --calls calls, sepcpp vs torch vs tf (microseconds)")
-    p.add_argument("--calls", type=int, default=2000, help="calls for --call-overhead (default 2000)")
+    p.add_argument("--calls", type=int, default=None,
+                   help="calls for --call-overhead (default 2000) or per measurement for --under-load "
+                        "(default 200)")
+    p.add_argument("--under-load", action="store_true",
+                   help="tail latency with another process keeping one core busy: per layer, the quiet "
+                        f"median, the loaded median and p90 (default peers {','.join(UNDER_LOAD_PEERS)}); "
+                        f"target: loaded p90 <= {UNDER_LOAD_LIMIT:g}x the quiet median")
     p.add_argument("--peak-gflops", help="FP32 FMA peak: one core's GFLOP/s (scaled by the threads), or "
                                          "per thread count as '1=X,all=Y'")
     p.add_argument("--bandwidth-gbs", help="memory bandwidth in GB/s for every row, or '1=X,all=Y'")
@@ -1322,6 +1490,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("--repeat: must be >= 1", file=sys.stderr)
         return 2
     known = SLICENET_PEERS if args.slicenet else PEERS
+    if args.under_load and not args.peers:
+        args.peers = ",".join(UNDER_LOAD_PEERS)
     peers: List[str] = []
     if not args.no_peers:
         peers = [p.strip() for p in (args.peers or ",".join(known)).split(",") if p.strip()]
@@ -1338,8 +1508,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     api = _sepcpp_api(args.api)
     progress = sys.stderr.isatty() if args.progress is None else args.progress
 
+    if args.under_load and (args.slicenet or args.call_overhead):
+        print("--under-load: not with --slicenet or --call-overhead", file=sys.stderr)
+        return 2
+    if args.under_load:
+        if args.calls is None:
+            args.calls = 200
+        if args.budget == 0.5:  # the default: tails need more calls than medians
+            args.budget = 2.0
+        return _main_under_load(args, peers, api, progress)
     if args.call_overhead:
-        o = call_overhead(args.calls, peers, args.api)
+        o = call_overhead(args.calls or 2000, peers, args.api)
         o["machine"] = machine_info()
         print(json.dumps(o, indent=2) if args.json else format_overhead(o))
         return 0
