@@ -182,3 +182,56 @@ def test_slicenet_bad_options(argv, capsys):
 
     assert _bench.main(argv + ["--no-progress"]) == 2
     assert capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------
+# --under-load: tail latency with one core busy
+
+
+def test_bench_under_load_json(capsys, restore_threads):
+    from sepcpp import _bench
+
+    rc = _bench.main(["--under-load", "--layers", "mnv1_7x1024_s1", "--calls", "25", "--budget", "0.1",
+                      "--peers", "torch-cl", "--json", "--no-progress"])
+    assert rc == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["mode"] == "under-load" and doc["peers"] == ["torch-cl"]
+    (row,) = doc["results"]
+    assert row["layer"] == "mnv1_7x1024_s1"
+    for impl in ("sepcpp", "torch-cl"):
+        r = row["results"][impl]
+        assert r["status"] == "ok", r
+        for phase in ("quiet", "loaded"):
+            t = r[phase]
+            assert t["calls"] >= 20
+            assert 0 < t["median_ms"] <= t["p90_ms"] <= t["p99_ms"] <= t["max_ms"]
+        assert r["p90_over_quiet_median"] == pytest.approx(r["loaded"]["p90_ms"] / r["quiet"]["median_ms"])
+    assert row["meets_target"] == (row["results"]["sepcpp"]["p90_over_quiet_median"] <= 3.0)
+
+
+def test_bench_busy_core_really_spins():
+    """The load the --under-load figures are measured under: a process that uses a whole CPU."""
+    import os
+    import time
+
+    from sepcpp import _bench
+
+    cpu = sorted(os.sched_getaffinity(0))[-1]
+    with _bench.busy_core(cpu) as proc:
+        with open(f"/proc/{proc.pid}/stat") as f:
+            before = sum(int(v) for v in f.read().rsplit(")", 1)[1].split()[11:13])
+        time.sleep(0.5)
+        with open(f"/proc/{proc.pid}/stat") as f:
+            after = sum(int(v) for v in f.read().rsplit(")", 1)[1].split()[11:13])
+    ticks = os.sysconf("SC_CLK_TCK")
+    # utime + stime over 0.5 s: at least a fifth of a CPU even on a crowded machine
+    assert (after - before) / ticks > 0.1, (before, after)
+    assert proc.poll() is not None  # stopped when the block ends
+
+
+def test_bench_under_load_bad_options(capsys):
+    from sepcpp import _bench
+
+    assert _bench.main(["--under-load", "--slicenet", "--no-progress"]) == 2
+    assert _bench.main(["--under-load", "--threads", "1,2", "--no-progress"]) == 2
+    assert capsys.readouterr().err
