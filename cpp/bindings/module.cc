@@ -208,6 +208,15 @@ py::array run(const std::string& op_name, const py::array& input, const py::obje
 
 }  // namespace
 
+// Plain C symbols for threadpoolctl's controller (python/sepcpp/_threadpoolctl.py), found with
+// ctypes: the module is built with hidden visibility, so these are exported by name.
+extern "C" {
+__attribute__((visibility("default"))) int sepcpp_get_num_threads(void) { return sepcpp::get_num_threads(); }
+__attribute__((visibility("default"))) void sepcpp_set_num_threads(int n) {
+  if (n >= 0) sepcpp::set_num_threads(n);
+}
+}
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "sepcpp's C++ core (use the sepcpp package, not this module)";
   m.def("run", &run, py::arg("op"), py::arg("input"), py::arg("filter1"), py::arg("filter2"), py::arg("bias1"),

@@ -1,7 +1,7 @@
 """sepcpp: depthwise, pointwise and separable convolution with TensorFlow's semantics.
 
 The functions take ``tf.nn``'s argument names, layouts and padding rules and return NumPy arrays;
-the work is done by a C++ core (OpenMP threads, AVX2/AVX-512 kernels chosen at run time).
+the work is done by a C++ core (its own thread pool, AVX2/AVX-512 kernels chosen at run time).
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import os as _os
 
 from . import _core
+from . import _threadpoolctl  # noqa: F401  (registers the pool with threadpoolctl, if installed)
 from ._layers import Conv2D, DepthwiseConv2D, PointwiseConv2D, SeparableConv2D
 from ._api import (
     conv1d,

@@ -233,3 +233,28 @@ def test_omp_num_threads_environment(omp):
                           text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == [omp, omp]
+
+
+@pytest.mark.usefixtures("restore_threads")
+def test_threadpoolctl_sees_and_limits_the_pool(rng):
+    """threadpoolctl lists sepcpp's pool and limits it (user_api "sepcpp" or no user_api), and puts
+    the count back afterwards; results do not change."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    kw = work_case("separable_conv2d", rng)
+    x = kw.pop("input")
+    want = sepcpp.separable_conv2d(x, **kw)
+    mine = [lib for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "sepcpp"]
+    assert len(mine) == 1, threadpoolctl.threadpool_info()
+    assert mine[0]["version"] == sepcpp.__version__
+    assert mine[0]["num_threads"] == sepcpp.get_num_threads()
+    sepcpp.set_num_threads(2)
+    try:
+        with threadpoolctl.threadpool_limits(limits=1, user_api="sepcpp"):
+            assert sepcpp.get_num_threads() == 1
+            assert np.array_equal(sepcpp.separable_conv2d(x, **kw), want)
+        assert sepcpp.get_num_threads() == 2
+        with threadpoolctl.threadpool_limits(limits=1):
+            assert sepcpp.get_num_threads() == 1
+        assert sepcpp.get_num_threads() == 2
+    finally:
+        sepcpp.set_num_threads(0)
