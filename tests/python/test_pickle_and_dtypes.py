@@ -95,7 +95,7 @@ def test_non_native_byte_order_stays_refused(op, rng):
     names, call = CALLS[op]
     a = _operands(rng, np.float32, one_d=op in CALLS_1D)
     for name in names:
-        with pytest.raises(TypeError, match=f"dtype >f4"):
+        with pytest.raises(TypeError, match="dtype >f4"):
             call({**a, name: a[name].astype(">f4")})
     expected = call(a)
     with pytest.raises(TypeError, match="out: dtype >f4"):
