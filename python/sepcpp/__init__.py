@@ -61,6 +61,8 @@ def set_num_threads(n: int) -> None:
         raise TypeError(f"n: expected an int, got {n!r} ({type(n).__name__})") from None
     if n < 0:
         raise ValueError(f"n: must be >= 0 (0 follows OpenMP), got {n}")
+    if n > 2**31 - 1:  # the core (and OpenMP) count threads in a C int
+        raise ValueError(f"n: must be at most 2**31 - 1 threads, got {n}")
     _core.set_num_threads(n)
 
 

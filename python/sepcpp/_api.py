@@ -36,10 +36,25 @@ _ACTIVATIONS = (None, "relu", "relu6")
 # Arrays
 
 
+def _resolve_lazy_sign(x: Any) -> Any:
+    """A torch tensor with a lazy negation or conjugation (``t.is_neg()``, ``t.is_conj()``, e.g.
+    ``torch.complex(re, im).conj().imag``) exports its raw, un-negated memory through DLPack:
+    resolve it into a new tensor (the caller's is left as it is). Other objects pass through."""
+    is_neg = getattr(x, "is_neg", None)
+    if is_neg is None or not callable(is_neg) or not hasattr(x, "resolve_neg"):
+        return x
+    if x.is_conj():
+        x = x.resolve_conj()
+    if x.is_neg():
+        x = x.resolve_neg()
+    return x
+
+
 def _to_array(x: Any, name: str) -> np.ndarray:
     """NumPy view of an array-like: ndarray as is, then __dlpack__, then __array__ (no copy)."""
     if isinstance(x, np.ndarray):
         return x
+    x = _resolve_lazy_sign(x)
     if hasattr(x, "__dlpack__"):
         try:
             return np.from_dlpack(x)
@@ -88,6 +103,8 @@ def _check_out(out: Any, dtype: np.dtype, sources: Sequence[Optional[np.ndarray]
     if out is None:
         return None
     if not isinstance(out, np.ndarray):
+        # Also what keeps a torch tensor with a lazy negation (is_neg()) from being written through
+        # its raw memory, which would store the results with the wrong sign.
         raise TypeError(f"out: must be a NumPy array, got {type(out).__name__}")
     if out.dtype != dtype:
         raise TypeError(f"out: dtype {out.dtype} does not match the input's dtype {dtype}")
@@ -112,22 +129,37 @@ def _check_out(out: Any, dtype: np.dtype, sources: Sequence[Optional[np.ndarray]
 # Parameters
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
 def _int(v: Any, name: str) -> int:
+    """An integer argument: int, NumPy integer or 0-d integer array (bools refused), in int64's
+    range (the core's type: a larger value would otherwise fail in the binding, unnamed)."""
+    if isinstance(v, np.ndarray) and v.ndim == 0:
+        v = v[()]  # np.array(2) -> np.int64(2); np.array(True) -> np.bool_, refused below
     if isinstance(v, (bool, np.bool_)):
         raise TypeError(f"{name}: expected integers, got {v!r}")
     try:
-        return operator.index(v)
+        i = operator.index(v)
     except TypeError:
         raise TypeError(f"{name}: expected integers, got {v!r}") from None
+    if not _INT64_MIN <= i <= _INT64_MAX:
+        raise ValueError(f"{name}: {i} is outside the 64-bit integer range [-2**63, 2**63 - 1]")
+    return i
+
+
+def _is_seq(v: Any) -> bool:
+    """A list of per-axis values (a 0-d array is one value, as NumPy's own integers are)."""
+    return isinstance(v, (list, tuple)) or (isinstance(v, np.ndarray) and v.ndim > 0)
 
 
 def _spatial_2d(v: Optional[IntOrSeq], name: str, layout: str) -> Tuple[int, int]:
     """int, (h, w), or TensorFlow's 4-list with 1 on the batch and channel entries."""
     if v is None:
         return (1, 1)
-    if type(v) is int and v > 0:
+    if type(v) is int and 0 < v <= _INT64_MAX:
         return (v, v)  # the common case, checked first
-    if not isinstance(v, (list, tuple, np.ndarray)):
+    if not _is_seq(v):
         s = _int(v, name)
         return (s, s)
     vals = [_int(x, name) for x in v]
@@ -149,7 +181,7 @@ def _spatial_1d(v: Optional[IntOrSeq], name: str, layout: str) -> int:
     """int, [s], or TensorFlow's 3-list with 1 on the batch and channel entries."""
     if v is None:
         return 1
-    if not isinstance(v, (list, tuple, np.ndarray)):
+    if not _is_seq(v):
         return _int(v, name)
     vals = [_int(x, name) for x in v]
     if len(vals) == 1:
@@ -177,7 +209,7 @@ def _activation(a: Any, name: str) -> str:
 
 
 def _pair(p: Any, name: str) -> Tuple[int, int]:
-    if not isinstance(p, (list, tuple, np.ndarray)) or len(p) != 2:
+    if not _is_seq(p) or len(p) != 2:
         raise ValueError(f"{name}: each entry of an explicit padding list must be a [before, after] pair, got {p!r}")
     return (_int(p[0], name), _int(p[1], name))
 
@@ -191,7 +223,7 @@ def _padding_2d(padding: Any, layout: str) -> Tuple[str, Tuple[int, int, int, in
         if mode == "CAUSAL":
             raise ValueError("padding: 'CAUSAL' applies to the 1-D ops only")
         raise ValueError(f"padding: expected 'SAME', 'VALID' or an explicit list, got {padding!r}")
-    if not isinstance(padding, (list, tuple, np.ndarray)):
+    if not _is_seq(padding):
         raise ValueError(f"padding: expected 'SAME', 'VALID' or an explicit list, got {padding!r}")
     pairs = [_pair(p, "padding") for p in padding]
     if len(pairs) == 4:
@@ -214,9 +246,15 @@ def _padding_1d(padding: Any, layout: str, kernel: int, dilation: int) -> Tuple[
             return mode, (0, 0, 0, 0)
         if mode == "CAUSAL":
             # Left padding only: output t sees inputs t - (k-1)*d .. t.
-            return "EXPLICIT", (0, 0, (kernel - 1) * max(dilation, 0), 0)
+            left = (kernel - 1) * max(dilation, 0)
+            if left > _INT64_MAX:
+                raise ValueError(
+                    f"dilations: CAUSAL padding of (kernel {kernel} - 1) * dilation {dilation} = {left} "
+                    "overflows 64 bits"
+                )
+            return "EXPLICIT", (0, 0, left, 0)
         raise ValueError(f"padding: expected 'SAME', 'VALID', 'CAUSAL' or an explicit list, got {padding!r}")
-    if not isinstance(padding, (list, tuple, np.ndarray)):
+    if not _is_seq(padding):
         raise ValueError(f"padding: expected 'SAME', 'VALID', 'CAUSAL' or an explicit list, got {padding!r}")
     pairs = [_pair(p, "padding") for p in padding]
     if len(pairs) == 3:
@@ -259,7 +297,7 @@ def _prepare_2d(input, filters, biases, out, layout):
 
 
 def _groups(groups: Any) -> int:
-    if type(groups) is int and groups > 0:
+    if type(groups) is int and 0 < groups <= _INT64_MAX:
         return groups
     g = _int(groups, "groups")
     if g <= 0:

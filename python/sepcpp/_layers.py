@@ -36,6 +36,12 @@ def _filter_dtype(f: Any, name: str) -> np.dtype:
     return a.dtype
 
 
+def _frozen_copy(a: np.ndarray) -> np.ndarray:
+    c = np.array(a, order="C", copy=True)
+    c.flags.writeable = False
+    return c
+
+
 class _Layer:
     _op = ""
 
@@ -51,13 +57,36 @@ class _Layer:
         b1a = _operand(b1, names[1], dtype)
         b2a = _operand(b2, "bias", dtype)
         mode, pads = _padding_2d(padding, layout)
+        arrays = (f1a, f2a, b1a, b2a)
+        params = (_spatial_2d(strides, "strides", layout), _spatial_2d(dilations, "dilations", layout), mode,
+                  pads, layout, _activation(activation, "activation"),
+                  _activation(depthwise_activation, "depthwise_activation"), groups)
+        self._make(dtype, arrays, params)
+        # The layer's own copies of the weights, for pickle and copy (the packed ones live in the
+        # core and cannot be read back). Taken after the core accepted them, so that a filter too
+        # large to pack fails with the core's message; read-only, as the layer never changes them.
+        self._arrays = tuple(None if a is None else _frozen_copy(a) for a in arrays)
+
+    def _make(self, dtype, arrays, params):
         cls = _core.LayerF32 if dtype == np.float32 else _core.LayerF64
-        self._impl = cls(self._op, f1a, f2a, b1a, b2a, _spatial_2d(strides, "strides", layout),
-                         _spatial_2d(dilations, "dilations", layout), mode, pads, layout,
-                         _activation(activation, "activation"),
-                         _activation(depthwise_activation, "depthwise_activation"), groups)
-        self.dtype = dtype
-        self.data_format = layout
+        self._impl = cls(self._op, *arrays, *params)
+        self._params = params
+        self.dtype = np.dtype(dtype)
+        self.data_format = params[4]
+
+    # Layers pickle (and copy) as their weights and normalised arguments, and are packed again when
+    # loaded: so they can be sent to worker processes (multiprocessing, joblib, dask, Ray). The
+    # packed form is the same bytes for the same weights, so results are identical bit for bit.
+    def __getstate__(self) -> dict:
+        return {"dtype": self.dtype.str, "arrays": self._arrays, "params": self._params}
+
+    def __setstate__(self, state: dict) -> None:
+        arrays = tuple(None if a is None else np.asarray(a) for a in state["arrays"])
+        self._make(np.dtype(state["dtype"]), arrays, tuple(state["params"]))
+        for a in arrays:
+            if a is not None:
+                a.flags.writeable = False  # fresh from pickle or deepcopy, or already read-only (copy)
+        self._arrays = arrays
 
     def __call__(self, input, out: Optional[np.ndarray] = None) -> np.ndarray:
         """Apply the layer to ``input`` (rank 4, the layer's data_format and dtype)."""
