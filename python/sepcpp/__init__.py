@@ -72,8 +72,8 @@ def set_num_threads(n: int) -> None:
     Parameters
     ----------
     n : int
-        The number of threads (the calling thread included), from 1; or 0, the default, to
-        follow OpenMP's setting again (``OMP_NUM_THREADS``, and ``threadpoolctl``'s limits).
+        The number of threads, from 1; or 0, the default, to follow OpenMP's setting again
+        (``OMP_NUM_THREADS``, and ``threadpoolctl``'s limits).
         A Python or NumPy integer; bools are refused.
 
     Raises
@@ -121,7 +121,8 @@ def get_num_threads() -> int:
     -------
     int
         The count fixed by ``set_num_threads``, or, after ``set_num_threads(0)`` (the default),
-        OpenMP's (``OMP_NUM_THREADS``, ``threadpoolctl``'s limits, else the number of cores).
+        OpenMP's (``OMP_NUM_THREADS``, ``threadpoolctl``'s limits, else normally the number of
+        cores).
 
     Examples
     --------

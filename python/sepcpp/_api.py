@@ -445,13 +445,13 @@ def _groups(groups: Any) -> int:
 @_doc()
 def depthwise_conv2d(input, filter, strides, padding, data_format="NHWC", dilations=None, *,
                      bias=None, activation=None, out=None):
-    """Depthwise 2-D convolution, as ``tf.nn.depthwise_conv2d``: each input channel is
-    convolved with its own ``M`` kernels (a depth multiplier of ``M``).
+    """Depthwise 2-D convolution, as ``tf.nn.depthwise_conv2d``.
 
+    Each input channel is convolved with its own ``M`` kernels (a depth multiplier of ``M``):
     ``out[n, i, j, c*M + m] = sum over (p, q) of
-    input[n, i*sh - top + p*dh, j*sw - left + q*dw, c] * filter[p, q, c, m]`` (NHWC; a
-    cross-correlation, as in TensorFlow; padded positions count as zeros), then ``bias`` and
-    ``activation``.
+    input[n, i*sh - top + p*dh, j*sw - left + q*dw, c] * filter[p, q, c, m]`` (NHWC; strides
+    ``sh, sw``, dilations ``dh, dw``, padding ``top, left``; a cross-correlation, as in
+    TensorFlow; padded positions count as zeros), then ``bias`` and ``activation``.
 
     Parameters
     ----------
@@ -464,7 +464,7 @@ def depthwise_conv2d(input, filter, strides, padding, data_format="NHWC", dilati
     {data_format_2d}
     {dilations_2d}
     bias : array_like, shape [C*M], optional
-        Added to output channel ``k``'s values, before ``activation``. The input's dtype.
+        Added per output channel ``c*M + m``, before ``activation``. The input's dtype.
     {activation}
     {out}
 
@@ -785,9 +785,9 @@ def conv2d(input, filters, strides, padding, data_format="NHWC", dilations=None,
     """Regular 2-D convolution, as ``tf.nn.conv2d``.
 
     ``out[n, i, j, o] = sum over (p, q, c) of
-    input[n, i*sh - top + p*dh, j*sw - left + q*dw, c] * filters[p, q, c, o]`` (NHWC; a
-    cross-correlation, as in TensorFlow; padded positions count as zeros), then ``bias`` and
-    ``activation``.
+    input[n, i*sh - top + p*dh, j*sw - left + q*dw, c] * filters[p, q, c, o]`` (NHWC; strides
+    ``sh, sw``, dilations ``dh, dw``, padding ``top, left``; a cross-correlation, as in
+    TensorFlow; padded positions count as zeros), then ``bias`` and ``activation``.
 
     Parameters
     ----------
@@ -919,7 +919,7 @@ def depthwise_conv1d(input, filter, stride, padding, data_format="NWC", dilation
     {data_format_1d}
     {dilations_1d}
     bias : array_like, shape [C*M], optional
-        Added to output channel ``k``'s values, before ``activation``. The input's dtype.
+        Added per output channel ``c*M + m``, before ``activation``. The input's dtype.
     {activation}
     {out}
 

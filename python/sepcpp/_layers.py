@@ -216,7 +216,7 @@ class DepthwiseConv2D(_Layer):
     {data_format_2d}
     {dilations_2d}
     bias : array_like, shape [C*M], optional
-        Added to output channel ``k``'s values, before ``activation``. The filter's dtype.
+        Added per output channel ``c*M + m``, before ``activation``. The filter's dtype.
     {activation}
 
     Attributes

@@ -102,8 +102,8 @@ def test_numpydoc_sections_cover_the_signature(name, obj):
     assert doc, f"{name}: no docstring"
     sections = _sections(doc)
     params = _parameters(obj)
-    summary = inspect.cleandoc(doc).splitlines()[0]
-    assert summary.strip() and not summary.startswith(("Parameters", " ")), f"{name}: no one-line summary"
+    lines = inspect.cleandoc(doc).splitlines()
+    assert lines[0].strip() and (len(lines) == 1 or not lines[1].strip()), f"{name}: no one-line summary"
     # Every ``{placeholder}`` line was filled in (by sepcpp._api._doc).
     assert not re.search(r"^\s*\{\w+\}\s*$", doc, re.M), f"{name}: an unfilled placeholder"
 
