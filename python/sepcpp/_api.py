@@ -692,6 +692,15 @@ def separable_conv2d(input, depthwise_filter, pointwise_filter, strides, padding
     >>> steps = sepcpp.depthwise_conv2d(x, dw, 1, "VALID", activation="relu6")
     >>> np.array_equal(y6, sepcpp.pointwise_conv2d(steps, pw))
     True
+
+    Biases too (``depthwise_bias`` before ``depthwise_activation``, ``bias`` before
+    ``activation``): every step of a MobileNet block in one call:
+
+    >>> yb = sepcpp.separable_conv2d(x, dw, pw, 1, "VALID", depthwise_bias=[-10, 0],
+    ...                              depthwise_activation="relu", bias=[1], activation="relu")
+    >>> print(yb[0, :, :, 0])  # relu(relu(sum - 10) - relu(4 + 0) + 1): relu(-3), relu(-1), 7, 11
+    [[ 0.  0.]
+     [ 7. 11.]]
     """
     return super_separable_conv2d(input, depthwise_filter, pointwise_filter, 1, strides, padding, data_format,
                                   dilations, depthwise_bias=depthwise_bias,

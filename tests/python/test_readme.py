@@ -4,7 +4,8 @@ Each ```python block runs on its own (a fresh namespace, the installed sepcpp). 
 a ```text block (with at most a "prints" line between) must print exactly that text; any other block
 must print nothing, so no README output goes unchecked. A block that needs an optional package
 (torch, dask, ...) is skipped where the package is missing, unless SEPCPP_REQUIRE_<PACKAGE>=1 says
-it must be there (as SEPCPP_REQUIRE_TENSORFLOW does for the TensorFlow comparisons).
+it must be there (as SEPCPP_REQUIRE_TENSORFLOW does for the TensorFlow comparisons). A sketch that
+is not meant to run goes in a block of another language (```text, ```cython, ```bash).
 """
 
 from __future__ import annotations
