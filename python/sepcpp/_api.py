@@ -81,15 +81,15 @@ def _raises(type_extra: str = "", value_extra: str = "") -> str:
         filter; if ``SEPCPP_ISA`` names a kernel level this CPU cannot run.{value_extra}
         Each message names the argument and the shapes (docs/errors.md lists every case).
     MemoryError
-        If the result, or the packed copy of a non-contiguous input, cannot be allocated."""
+        If the result, or a working buffer of sepcpp's, cannot be allocated."""
 
 
 _DOC = {
     "input_2d": """
         input : array_like, shape [N, H, W, C] (NHWC) or [N, C, H, W] (NCHW)
             float32 or float64: a NumPy array, or any object with ``__dlpack__`` (a torch tensor,
-            without a copy) or ``__array__``. Never modified; a non-contiguous one (a transposed
-            view, a slice) is packed once.""",
+            without a copy) or ``__array__``; any strides (a transposed view, a slice, a
+            broadcast). Never modified.""",
     "input_1d": """
         input : array_like, shape [N, W, C] (NWC) or [N, C, W] (NCW)
             float32 or float64: a NumPy array, or any object with ``__dlpack__`` (a torch tensor,

@@ -138,7 +138,7 @@ class _Layer:
             for the kernel under VALID or explicit padding; if ``out`` has the wrong shape, is
             read-only, has overlapping elements or shares memory with ``input``.
         MemoryError
-            If the result, or the packed copy of a non-contiguous input, cannot be allocated.
+            If the result, or a working buffer of sepcpp's, cannot be allocated.
 
         Examples
         --------
