@@ -56,6 +56,7 @@ def test_stack_is_causal():
     assert not np.array_equal(y[:, 30:], y2[:, 30:])
 
 
+@pytest.mark.uses("tensorflow")
 def test_stack_matches_keras():
     _, keras = import_tensorflow()
     rng = np.random.default_rng(7)

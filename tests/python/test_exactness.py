@@ -6,8 +6,8 @@ without FMA, gives the exact result: sepcpp must equal the reference bit for bit
 (oneDNN's benchdnn checks convolutions this way). The reference runs in float64, where these
 integers are exact too.
 
-The ISA is switched in-process with ``sepcpp._core.set_isa`` and restored after each test; one
-test also checks the ``SEPCPP_ISA`` environment variable in a subprocess.
+The ISA is switched in-process with ``sepcpp._core.set_isa`` (the ``isa`` fixture of conftest.py)
+and restored after each test; one test also checks the ``SEPCPP_ISA`` environment variable in a subprocess.
 """
 
 from __future__ import annotations
@@ -29,19 +29,8 @@ ISAS_COMPILED = _core.isas_compiled().split(",")
 ISAS_AVAILABLE = [i for i in _core.isas_available().split(",") if i]
 
 
-@pytest.fixture(params=ISAS_COMPILED)
-def isa(request):
-    """Runs the test with the kernels of one ISA, then restores the one in use before."""
-    name = request.param
-    if name not in ISAS_AVAILABLE:
-        pytest.skip(f"ISA {name} is compiled but not usable on this CPU (available: {ISAS_AVAILABLE})")
-    previous = _core.isa_in_use()
-    _core.set_isa(name)
-    assert _core.isa_in_use() == name
-    try:
-        yield name
-    finally:
-        _core.set_isa(previous)
+# The `isa` fixture (conftest.py) runs a test once per compiled ISA level and restores the level
+# in use after it; a level this CPU lacks is skipped, a failure under SEPCPP_REQUIRE_ALL=1.
 
 
 # (N, H, W, C, M, O, kh, kw, strides, dilations, padding NHWC, groups)

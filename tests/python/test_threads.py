@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import reference as ref
+from optional_deps import import_optional
 from reference import assert_close
 
 import sepcpp
@@ -198,9 +199,10 @@ def test_set_num_threads_bad_values():
     assert sepcpp.get_num_threads() == 2
 
 
+@pytest.mark.uses("threadpoolctl")
 @pytest.mark.usefixtures("restore_threads")
 def test_threadpoolctl_limits_openmp(rng):
-    threadpoolctl = pytest.importorskip("threadpoolctl")
+    threadpoolctl = import_optional("threadpoolctl")
     if not sepcpp.info()["openmp"]:
         pytest.skip("sepcpp built without OpenMP")
     sepcpp.set_num_threads(0)

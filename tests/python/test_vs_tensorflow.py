@@ -13,8 +13,8 @@ wrong, the reference is built from TensorFlow ops that are right:
 * Explicit padding in 1-D (tf.nn.conv1d refuses a list) and CAUSAL: tf.pad, then VALID.
 * Keras 3's SeparableConv1D / DepthwiseConv1D have no padding='causal': explicit left zero padding.
 
-TensorFlow is optional (pytest.importorskip) except under SEPCPP_REQUIRE_TENSORFLOW=1, which the
-test runner sets; CI installs it so these tests run there. The module
+TensorFlow is optional (pytest.importorskip) except under SEPCPP_REQUIRE_TENSORFLOW=1 or
+SEPCPP_REQUIRE_ALL=1, which the test runner sets; CI installs it so these tests run there. The module
 prints nothing: TensorFlow's import-time C++ logging is sent to /dev/null.
 """
 
@@ -33,6 +33,8 @@ with _silenced():
         pass
 
 import sepcpp  # noqa: E402
+
+pytestmark = pytest.mark.uses("tensorflow")
 
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 
