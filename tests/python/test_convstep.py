@@ -31,7 +31,8 @@ def layer_norm_reference(y, gamma, beta, epsilon=1e-3):
     mean = np.sum(y, axis=-1, keepdims=True) / c
     centred = y - mean
     variance = np.sum(centred * centred, axis=-1, keepdims=True) / c
-    return centred / np.sqrt(variance + epsilon) * np.asarray(gamma, np.float64) + np.asarray(beta, np.float64)
+    gamma, beta = np.asarray(gamma, np.float64), np.asarray(beta, np.float64)
+    return centred / np.sqrt(variance + epsilon) * gamma + beta
 
 
 def test_layer_norm_reference_definition():

@@ -45,7 +45,8 @@ def test_golden_file_is_complete():
 
 def _fused_options(case):
     kw, arrays = case["kwargs"], case["array_kwargs"]
-    return ("depthwise_bias" in arrays, kw.get("depthwise_activation"), "bias" in arrays, kw.get("activation"))
+    return ("depthwise_bias" in arrays, kw.get("depthwise_activation"), "bias" in arrays,
+            kw.get("activation"))
 
 
 def test_golden_covers_every_fused_combination():

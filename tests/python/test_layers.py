@@ -118,13 +118,15 @@ def test_layer_owns_its_weights(kind, layout, dtype, rng):
     ref.assert_close(y0, want(x), dtype, red, _what(kind, layout, dtype))
     for v in w.values():
         v[...] = np.nan
-    np.testing.assert_array_equal(layer(x), y0, err_msg=_what(kind, layout, dtype, " after the weights changed"))
+    np.testing.assert_array_equal(layer(x), y0,
+                                  err_msg=_what(kind, layout, dtype, " after the weights changed"))
     sizes = [v.nbytes for v in w.values()]
     del w, v
     gc.collect()
     # Allocations of the same sizes are likely to land in the freed blocks; fill them with NaN.
     junk = [np.full(s // np.dtype(dtype).itemsize, np.nan, dtype) for s in sizes for _ in range(4)]
-    np.testing.assert_array_equal(layer(x), y0, err_msg=_what(kind, layout, dtype, " after the weights were freed"))
+    np.testing.assert_array_equal(layer(x), y0,
+                                  err_msg=_what(kind, layout, dtype, " after the weights were freed"))
     del junk
 
 

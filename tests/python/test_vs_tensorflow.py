@@ -267,7 +267,9 @@ def _fused_cases():
         for op in ("depthwise", "pointwise", "conv", "separable"):
             if op == "pointwise" and dim == 1:
                 continue
-            dw_opts = [(db, da) for db in (False, True) for da in ACTS] if op == "separable" else [(False, None)]
+            dw_opts = [(False, None)]
+            if op == "separable":
+                dw_opts = [(db, da) for db in (False, True) for da in ACTS]
             for db, da in dw_opts:
                 for b in (False, True):
                     for act in ACTS:

@@ -24,7 +24,8 @@ import sepcpp
 
 # (op, dtype, layout, input spatial (N, H, W) or (N, W), C, M, O, kernel, groups, dw_act, act)
 CASES = [
-    ("separable_conv2d", np.float32, "NHWC", (1, 7, 7), 1024, 1, 1024, 3, 1, "relu6", "relu6"),  # mnv1 7x7x1024
+    # MobileNet v1's 7x7x1024 layer
+    ("separable_conv2d", np.float32, "NHWC", (1, 7, 7), 1024, 1, 1024, 3, 1, "relu6", "relu6"),
     ("pointwise_conv2d", np.float32, "NHWC", (1, 6, 8), 1024, 1, 1000, 1, 1, None, "relu6"),
     ("pointwise_conv2d", np.float64, "NCHW", (2, 4, 5), 1024, 1, 130, 1, 1, None, "relu"),
     ("separable_conv2d", np.float64, "NHWC", (1, 7, 7), 256, 2, 1024, 3, 1, None, "relu6"),
@@ -61,7 +62,8 @@ def _case(i):
         args.update(filter=a((1, 1, cin, o), cin), bias=a(o), activation=act)
         red = cin
     elif op == "conv2d":
-        args.update(filters=a((*ks, cin, o), taps * cin), bias=a(o), activation=act, strides=1, padding="SAME")
+        args.update(filters=a((*ks, cin, o), taps * cin), bias=a(o), activation=act, strides=1,
+                    padding="SAME")
         red = taps * cin
     elif op == "depthwise_conv2d":
         args.update(filter=a((*ks, cin, m), taps), bias=a(cin * m), activation=act, strides=1, padding="SAME")

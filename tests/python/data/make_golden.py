@@ -384,8 +384,8 @@ for j, (has_db, dw_act, has_b, act) in enumerate(
     wp = rand((1, 1, 6, 4), dt)
     bd = rand((6,), dt) if has_db else None
     b = rand((4,), dt) if has_b else None
-    y = run(lambda: bias_act(tf.nn.conv2d(bias_act(tf.nn.depthwise_conv2d(x, wd, [1, 1, 1, 1], "SAME"), bd, dw_act),
-                                          wp, 1, "VALID"), b, act))
+    y = run(lambda: bias_act(tf.nn.conv2d(
+        bias_act(tf.nn.depthwise_conv2d(x, wd, [1, 1, 1, 1], "SAME"), bd, dw_act), wp, 1, "VALID"), b, act))
     add(f"fused_sep_db{int(has_db)}_{dw_act}_b{int(has_b)}_{act}", "separable_conv2d",
         [("input", x), ("depthwise_filter", wd), ("pointwise_filter", wp)],
         {"strides": 1, "padding": "SAME", "data_format": "NHWC", "dilations": None,
