@@ -18,7 +18,7 @@ SEPCPP_REQUIRE_ALL=1 cmake -S . -B build/ctest "${gen[@]}" -DCMAKE_BUILD_TYPE=Re
 cmake --build build/ctest --parallel 2
 ctest --test-dir build/ctest --output-on-failure
 # The same tests on the OpenMP threading backend (-DSEPCPP_THREADING=openmp), kept as an option.
-cmake -S . -B build/ctest-openmp "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DSEPCPP_WERROR=ON \
+SEPCPP_REQUIRE_ALL=1 cmake -S . -B build/ctest-openmp "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DSEPCPP_WERROR=ON \
   -DSEPCPP_THREADING=openmp >/dev/null
 cmake --build build/ctest-openmp --parallel 2
 OMP_WAIT_POLICY=PASSIVE ctest --test-dir build/ctest-openmp --output-on-failure

@@ -39,7 +39,7 @@ def pytest_configure(config):
         "markers", "uses(dependency): the test runs with this optional dependency (tensorflow, torch, "
         "hypothesis, threadpoolctl, cython); counted in the run's summary, required under "
         "SEPCPP_REQUIRE_ALL=1")
-    config._sepcpp_ran = {"dependency": {}, "isa": {}}
+    config._sepcpp_ran = {"dependency": {}, "isa": {}, "not_applicable": 0}
     from optional_deps import REQUIRE_ALL, cpu_isas, missing_dependencies
 
     if not REQUIRE_ALL:
@@ -59,6 +59,10 @@ def pytest_generate_tests(metafunc):
     defs = getattr(metafunc, "_arg2fixturedefs", {}).get("isa")
     if defs and defs[-1].params:  # a module's own `isa` fixture with params= of its own
         return
+    for mark in metafunc.definition.iter_markers("parametrize"):  # `isa` as a plain argument
+        names = mark.args[0] if mark.args else mark.kwargs.get("argnames", ())
+        if "isa" in ([n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)):
+            return
     if "isa" in metafunc.fixturenames:
         from sepcpp import _core
 
@@ -68,12 +72,17 @@ def pytest_generate_tests(metafunc):
 @pytest.fixture
 def isa(request):
     """Runs the test with the kernels of one ISA level, then restores the level in use before.
-    A level this CPU cannot run is skipped (a failure under SEPCPP_REQUIRE_ALL=1)."""
+    A level this CPU lacks (by /proc/cpuinfo) is not applicable; one it has but sepcpp cannot run
+    is skipped (a failure under SEPCPP_REQUIRE_ALL=1)."""
     from sepcpp import _core
+
+    from optional_deps import cpu_isas, not_applicable
 
     name = request.param
     available = [i for i in _core.isas_available().split(",") if i]
     if name not in available:
+        if name not in cpu_isas():
+            not_applicable(f"this CPU has no {name} (it has {', '.join(cpu_isas())})")
         pytest.skip(f"ISA {name} is compiled but not usable on this CPU (available: {available})")
     previous = _core.isa_in_use()
     _core.set_isa(name)
@@ -90,12 +99,15 @@ def _skip_reason(rep):
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    from optional_deps import DEPENDENCIES, REQUIRE_ALL
+    from optional_deps import DEPENDENCIES, REQUIRE_ALL, NotApplicable
 
     rep = (yield).get_result()
-    if REQUIRE_ALL and rep.skipped and not hasattr(rep, "wasxfail"):
+    not_applicable = call.excinfo is not None and call.excinfo.errisinstance(NotApplicable)
+    if REQUIRE_ALL and rep.skipped and not hasattr(rep, "wasxfail") and not not_applicable:
         rep.outcome = "failed"
         rep.longrepr = f"SEPCPP_REQUIRE_ALL=1 turns this skip into a failure: {_skip_reason(rep)}"
+    if not_applicable and rep.skipped:
+        item.config._sepcpp_ran["not_applicable"] += 1
     if rep.when == "call" and rep.outcome in ("passed", "failed"):
         ran = item.config._sepcpp_ran
         for mark in item.iter_markers("uses"):
@@ -134,5 +146,6 @@ def pytest_terminal_summary(terminalreporter, config):
     terminalreporter.write_line(f"optional dependencies: {deps}")
     terminalreporter.write_line(f"ISA levels (tests on the `isa` fixture): {isas}; this CPU has "
                                 f"{', '.join(cpu_isas())}")
-    terminalreporter.write_line("SEPCPP_REQUIRE_ALL=1: skips fail" if REQUIRE_ALL else
+    terminalreporter.write_line(f"not applicable to this CPU or build (skipped): {ran['not_applicable']}")
+    terminalreporter.write_line("SEPCPP_REQUIRE_ALL=1: other skips fail" if REQUIRE_ALL else
                                 "SEPCPP_REQUIRE_ALL not set: missing dependencies and ISA levels are skipped")

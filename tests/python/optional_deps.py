@@ -11,6 +11,10 @@ PyTorch or an AVX-512 build then goes red instead of staying green with those te
 
 Tests name what they use with ``@pytest.mark.uses("torch")`` (a module: ``pytestmark``); the end
 of the pytest run prints how many tests ran with each dependency and on each ISA level.
+
+The one skip that stays a skip under the switch is ``not_applicable(reason)``, for a fact about this
+machine or build that no installation changes: an ISA level the CPU does not have, a threading
+backend the build does not use. It is reported as a skip, never counted as run.
 """
 
 from __future__ import annotations
@@ -31,6 +35,15 @@ DEPENDENCIES = {
     "threadpoolctl": "threadpoolctl",
     "cython": "Cython",
 }
+
+
+class NotApplicable(pytest.skip.Exception):
+    """A skip for a test that cannot apply to this CPU or build (see not_applicable)."""
+
+
+def not_applicable(reason: str):
+    """Skips the calling test as not applicable here (a skip even under SEPCPP_REQUIRE_ALL=1)."""
+    raise NotApplicable(f"not applicable here: {reason}")
 
 
 def required(dep: str) -> bool:
