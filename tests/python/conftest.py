@@ -144,7 +144,7 @@ def pytest_terminal_summary(terminalreporter, config):
     isas = ", ".join(f"{i} {ran['isa'].get(i, 0)}" for i in ["scalar", "avx2", "avx512"])
     terminalreporter.write_sep("-", "sepcpp: tests run per optional dependency and per ISA level")
     terminalreporter.write_line(f"optional dependencies: {deps}")
-    terminalreporter.write_line(f"ISA levels (tests on the `isa` fixture): {isas}; this CPU has "
+    terminalreporter.write_line(f"ISA levels (tests parametrized by isa): {isas}; this CPU has "
                                 f"{', '.join(cpu_isas())}")
     terminalreporter.write_line(f"not applicable to this CPU or build (skipped): {ran['not_applicable']}")
     terminalreporter.write_line("SEPCPP_REQUIRE_ALL=1: other skips fail" if REQUIRE_ALL else
