@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <exception>
 #include <limits>
@@ -15,6 +16,7 @@
 #include <utility>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "../kernels/kernels.hpp"
@@ -36,16 +38,38 @@ class AllocationError : public std::bad_alloc {
   std::string msg_;
 };
 
-// A buffer of n elements for `what`; failure raises AllocationError naming the size.
+// Bytes this process may still allocate before the system runs short: the smallest of the
+// kernel's MemAvailable and, for each cgroup (v2 or v1) above the process, its limit minus its
+// usage; -1 when none of these can be read (layer.cc).
+int64_t available_memory_bytes();
+
+// Buffers from this size on are checked against available_memory_bytes() first: under Linux's
+// overcommit an allocation larger than the free memory succeeds and the OOM killer ends the
+// process when its pages are touched, instead of the MemoryError a caller can handle. (Reading
+// /proc costs microseconds: small buffers are not checked.)
+constexpr int64_t kCheckedAllocationBytes = int64_t(64) << 20;
+
+// A buffer of n elements for `what`; failure raises AllocationError naming the buffer and its size.
 template <class T>
 std::vector<T> make_buffer(const char* what, int64_t n) {
+  const double bytes = static_cast<double>(n) * sizeof(T);
+  auto message = [&] {
+    return std::string("sepcpp: cannot allocate ") + std::to_string(n) + " elements (" +
+           std::to_string(bytes / (1 << 20)) + " MiB) for " + what;
+  };
+  // (Beyond 2**47 bytes no x86-64 process can map it: no need to ask the system.)
+  if (bytes >= static_cast<double>(kCheckedAllocationBytes) && bytes < 0x1p47) {
+    const int64_t avail = available_memory_bytes();
+    if (avail >= 0 && bytes > static_cast<double>(avail))
+      throw AllocationError(message() + ": only " + std::to_string(avail >> 20) +
+                            " MiB of memory is available (MemAvailable and the cgroup limit)");
+  }
   try {
     return std::vector<T>(static_cast<size_t>(n));
   } catch (const std::bad_alloc&) {
-    throw AllocationError(std::string("sepcpp: cannot allocate ") + std::to_string(n) + " elements (" +
-                          std::to_string(static_cast<double>(n) * sizeof(T) / (1 << 20)) + " MiB) for " + what);
+    throw AllocationError(message());
   } catch (const std::length_error&) {
-    throw AllocationError(std::string("sepcpp: cannot allocate ") + std::to_string(n) + " elements for " + what);
+    throw AllocationError(message());
   }
 }
 
@@ -85,18 +109,7 @@ View4<T> nhwc_view(const Tensor<T>& t, Layout layout) {
   return v;
 }
 
-// Copies a strided view into dense NHWC memory (or back out of it).
-template <class T>
-void gather_dense(const View4<const T>& v, T* dst) {
-  int64_t i = 0;
-  for (int64_t a = 0; a < v.n; ++a)
-    for (int64_t b = 0; b < v.h; ++b)
-      for (int64_t x = 0; x < v.w; ++x) {
-        const T* src = v.data + a * v.sn + b * v.sh + x * v.sw;
-        for (int64_t ch = 0; ch < v.c; ++ch) dst[i++] = src[ch * v.sc];
-      }
-}
-
+// Copies dense NHWC memory back out into a strided view.
 template <class T>
 void scatter_dense(const T* src, const View4<T>& v) {
   int64_t i = 0;
@@ -108,22 +121,109 @@ void scatter_dense(const T* src, const View4<T>& v) {
       }
 }
 
-// Input as dense NHWC: the caller's memory when it already is, a packed copy otherwise.
+// The input as rows of dense NHWC pixels: row (n, ih) holds W*C elements, pixel iw at row + iw*C.
+// When the caller's rows are laid out so (dense NHWC, or only the batch and row strides differ: a
+// crop in height, a broadcast over rows) they are read in place; otherwise (NCHW, strided or
+// broadcast pixels or channels) each thread gathers the rows it is working on into a RowCache,
+// so that a non-dense input is never copied whole: a zero-stride view of gigabytes costs a few
+// rows per thread.
 template <class T>
-struct DenseInput {
-  std::vector<T> storage;
-  const T* data;
-  DenseInput(const Tensor<const T>& t, Layout layout) {
-    View4<const T> v = nhwc_view(t, layout);
-    if (v.dense()) {
-      data = v.data;
+struct InputRows {
+  View4<const T> v;
+  bool direct;
+  InputRows(const Tensor<const T>& t, Layout layout) : v(nhwc_view(t, layout)) {
+    direct = (v.c <= 1 || v.sc == 1) && (v.w <= 1 || v.sw == v.c);
+  }
+  const T* row(int64_t n, int64_t ih) const { return v.data + n * v.sn + ih * v.sh; }
+  // Whole input is dense NHWC (pointwise reads it as one [pixels, C] matrix).
+  bool dense() const { return v.dense(); }
+  // Row (n, ih) into dst[W*C]; loops run along the smaller source stride.
+  void gather_row(int64_t n, int64_t ih, T* dst) const {
+    const T* src = row(n, ih);
+    const int64_t W = v.w, C = v.c;
+    if (std::abs(v.sc) <= std::abs(v.sw)) {
+      for (int64_t x = 0; x < W; ++x)
+        for (int64_t ch = 0; ch < C; ++ch) dst[x * C + ch] = src[x * v.sw + ch * v.sc];
     } else {
-      storage = make_buffer<T>("a dense copy of the input", v.size());
-      gather_dense(v, storage.data());
-      data = storage.data();
+      for (int64_t ch = 0; ch < C; ++ch)
+        for (int64_t x = 0; x < W; ++x) dst[x * C + ch] = src[x * v.sw + ch * v.sc];
+    }
+  }
+  // Flat pixels [p0, p0+count) (p = (n*H + h)*W + w) into dst[count][C], channel by channel when
+  // the channel stride is the larger (NCHW: each channel's pixels are read in order).
+  void gather_pixels(int64_t p0, int64_t count, T* dst) const {
+    const int64_t H = v.h, W = v.w, C = v.c;
+    auto src = [&](int64_t p) { return v.data + (p / (H * W)) * v.sn + ((p / W) % H) * v.sh + (p % W) * v.sw; };
+    if (std::abs(v.sc) <= std::abs(v.sw)) {
+      for (int64_t q = 0; q < count; ++q) {
+        const T* s = src(p0 + q);
+        for (int64_t ch = 0; ch < C; ++ch) dst[q * C + ch] = s[ch * v.sc];
+      }
+    } else {
+      for (int64_t q0 = 0; q0 < count;) {  // runs of pixels within one input row
+        const int64_t run = std::min(count - q0, W - (p0 + q0) % W);
+        const T* s = src(p0 + q0);
+        for (int64_t ch = 0; ch < C; ++ch)
+          for (int64_t q = 0; q < run; ++q) dst[(q0 + q) * C + ch] = s[ch * v.sc + q * v.sw];
+        q0 += run;
+      }
     }
   }
 };
+
+// Per-thread rows of a non-direct input: one slot per kernel row, refilled only when an output
+// row needs an input row it does not hold (consecutive output rows share all but `stride` rows).
+template <class T>
+struct RowCache {
+  std::vector<T> buf;          // [slots][W*C]
+  std::vector<int64_t> key;    // n*H + ih held by each slot, -1 for none
+  std::vector<const T*> ptr;   // per kernel row of the current output row: the row, or null (padding)
+  std::vector<char> used;
+};
+
+// The input rows under kernel rows 0..KH-1 of output row (n, oh), null for a row in the vertical
+// padding; valid until the next call with the same cache.
+template <class T>
+const T* const* input_rows(const InputRows<T>& in, const ConvGeometry& g, int64_t n, int64_t oh, RowCache<T>& c) {
+  const int64_t KH = g.h.kernel, H = g.h.in;
+  c.ptr.resize(static_cast<size_t>(KH));
+  if (in.direct) {
+    for (int64_t ky = 0; ky < KH; ++ky) {
+      const int64_t ih = oh * g.h.stride - g.h.pad_before + ky * g.h.dilation;
+      c.ptr[ky] = (ih >= 0 && ih < H) ? in.row(n, ih) : nullptr;
+    }
+    return c.ptr.data();
+  }
+  const int64_t len = g.w.in * g.in_channels;
+  if (c.key.empty()) {
+    c.buf = make_buffer<T>("the input rows gathered per thread (the input is not dense NHWC)", KH * len);
+    c.key.assign(static_cast<size_t>(KH), -1);
+  }
+  // Slots holding a row this output row needs are kept; the others take the missing rows.
+  c.used.assign(static_cast<size_t>(KH), 0);
+  for (int64_t ky = 0; ky < KH; ++ky) {
+    const int64_t ih = oh * g.h.stride - g.h.pad_before + ky * g.h.dilation;
+    c.ptr[ky] = nullptr;
+    if (ih < 0 || ih >= H) continue;
+    for (int64_t s = 0; s < KH; ++s)
+      if (c.key[s] == n * H + ih) {
+        c.used[s] = 1;
+        c.ptr[ky] = c.buf.data() + s * len;
+      }
+  }
+  int64_t free_slot = 0;
+  for (int64_t ky = 0; ky < KH; ++ky) {
+    const int64_t ih = oh * g.h.stride - g.h.pad_before + ky * g.h.dilation;
+    if (ih < 0 || ih >= H || c.ptr[ky]) continue;
+    while (c.used[free_slot]) ++free_slot;  // rows of one output row are distinct: a slot is left
+    c.used[free_slot] = 1;
+    c.key[free_slot] = n * H + ih;
+    T* dst = c.buf.data() + free_slot * len;
+    in.gather_row(n, ih, dst);
+    c.ptr[ky] = dst;
+  }
+  return c.ptr.data();
+}
 
 // Output as dense NHWC: written in place when the caller's memory is dense NHWC, else computed
 // into a buffer and scattered by finish().
@@ -248,14 +348,25 @@ void parallel_for(int64_t items, int64_t work_per_item, F&& body) {
   if (error) std::rethrow_exception(error);
 }
 
+// True when some element of w[0..n) is an infinity or a NaN.
+template <class T>
+bool any_nonfinite(const T* w, int64_t n) {
+  bool bad = false;
+  for (int64_t i = 0; i < n; ++i) bad |= !std::isfinite(w[i]);
+  return bad;
+}
+
 // Depthwise weights rearranged per multiplier: w[m][tap][c], bias[m][c]. With `borrow` (a
 // one-off functional call), M == 1 and dense memory, the caller's arrays are used as they are.
+// `nonfinite` (an infinity or NaN among the weights, found once here) selects the exact edge path
+// of depthwise_pixels.
 template <class T>
 struct DepthwiseWeights {
   std::vector<T> w_storage, b_storage;
   const T* w = nullptr;
   const T* b = nullptr;
   int64_t taps = 0, c = 0, m = 0;
+  bool nonfinite = false;
   DepthwiseWeights() = default;
   DepthwiseWeights(const Tensor<const T>& filter, const Tensor<const T>& bias, bool borrow) {
     const int64_t kh = filter.shape[0], kw = filter.shape[1];
@@ -274,6 +385,7 @@ struct DepthwiseWeights {
               w_storage[((mm * taps) + y * kw + x) * c + cc] = at4(filter, y, x, cc, mm);
       w = w_storage.data();
     }
+    nonfinite = any_nonfinite(w, m * taps * c);
     if (bias.data) {
       if (borrow && m == 1 && bias.strides[0] == 1) {
         b = bias.data;
@@ -293,22 +405,32 @@ struct DepthwiseWeights {
 };
 
 // Pointers to the input pixels under each tap of output pixels (n, oh, ow0 .. ow0+count-1), in
-// tap order (kh major), a zero row standing in for padding.
+// tap order (kh major), a zero row standing in for padding. rows[ky]: input_rows() of (n, oh).
 template <class T>
-void build_indirection(const ConvGeometry& g, const T* in, const T* zero, int64_t n, int64_t oh,
-                       int64_t ow0, int64_t count, const T** ind) {
-  const int64_t H = g.h.in, W = g.w.in, C = g.in_channels;
+void build_indirection(const ConvGeometry& g, const T* const* rows, const T* zero, int64_t ow0, int64_t count,
+                       const T** ind) {
+  const int64_t W = g.w.in, C = g.in_channels;
   for (int64_t p = 0; p < count; ++p) {
     const int64_t ow = ow0 + p;
     for (int64_t ky = 0; ky < g.h.kernel; ++ky) {
-      const int64_t ih = oh * g.h.stride - g.h.pad_before + ky * g.h.dilation;
-      const bool row_ok = ih >= 0 && ih < H;
+      const T* row = rows[ky];
       for (int64_t kx = 0; kx < g.w.kernel; ++kx) {
         const int64_t iw = ow * g.w.stride - g.w.pad_before + kx * g.w.dilation;
-        *ind++ = (row_ok && iw >= 0 && iw < W) ? in + ((n * H + ih) * W + iw) * C : zero;
+        *ind++ = (row && iw >= 0 && iw < W) ? row + iw * C : zero;
       }
     }
   }
+}
+
+// The taps of output pixel (oh, ow) that lie inside the input: kernel rows [*ky0, *ky1) and
+// columns [*kx0, *kx1) (at dilation 1 along an axis they are a range; at any dilation the first
+// and one-past-last in-range taps, those between being in range too).
+inline void valid_range(const AxisGeometry& a, int64_t o, int64_t* k0, int64_t* k1) {
+  const int64_t first = o * a.stride - a.pad_before;  // input index of tap 0
+  int64_t lo = 0, hi = a.kernel;
+  while (lo < hi && first + lo * a.dilation < 0) ++lo;
+  while (hi > lo && first + (hi - 1) * a.dilation >= a.in) --hi;
+  *k0 = lo, *k1 = hi;
 }
 
 // Elements of the zero buffer depthwise_pixels needs: one channel vector for a padded tap; and,
@@ -329,6 +451,11 @@ struct DwScratch {
   std::vector<const T*> base;
   std::vector<ptrdiff_t> step;
   std::vector<T> tmp;  // [pixels][C], only for M > 1
+  RowCache<T> cache;   // input rows, when the input is not read in place
+  // Exact path: the weights with the taps outside the input zeroed, for the valid tap rectangle
+  // `masked_for` (ky0, ky1, kx0, kx1) they were last made for.
+  std::vector<T> masked;
+  int64_t masked_for[4] = {-1, -1, -1, -1};
 };
 
 // Output columns [lo, hi) whose every tap lies inside the input row (no horizontal padding).
@@ -340,17 +467,31 @@ inline void interior_columns(const ConvGeometry& g, int64_t* lo, int64_t* hi) {
   if (*hi < *lo) *hi = *lo;
 }
 
+// Whether padded taps must be left out of the sum instead of multiplying the zero padding, which
+// differs only when a weight is infinite or NaN (0 x Inf = NaN; a finite weight adds a zero, so
+// finite filters keep the fast paths). sepcpp follows TensorFlow (2.21, CPU, default build) per op
+// and dtype: its float32 kernels (oneDNN) leave padded taps out, except depthwise_conv2d and
+// separable_conv2d at a dilation above 1, which pad the input with zeros (space_to_batch) and
+// multiply them; its float64 kernels (Eigen) multiply the padding in every op.
+template <class T>
+bool leave_out_padded_taps(bool nonfinite, bool depthwise_step, const ConvGeometry& g) {
+  if (!nonfinite || !std::is_same<T, float>::value) return false;
+  return !depthwise_step || (g.h.dilation == 1 && g.w.dilation == 1);
+}
+
 // Depthwise for the flat output pixels [p0, p0+count) (p = (n*OH + oh)*OW + ow), result in
 // out[p - p0][C*M] (pixel stride C*M, channel order c*M + m). Each row segment is cut into edge
 // runs (some tap in the horizontal padding) and one interior run. At stride 1 and dilation 1 every
 // run goes through the row-sliding kernel (edge runs on zero-padded copies of their input);
 // otherwise the interior run's taps advance by stride*C per pixel and edge pixels go one by one
-// with padded taps on the zero row. No per-pixel pointer tables either way.
+// with padded taps on the zero row. No per-pixel pointer tables either way. Where padded taps are
+// left out (leave_out_padded_taps) edge pixels go one by one and every pixel with a padded tap uses a
+// copy of the weights whose padded taps are zero, so that a padded tap adds 0 x 0.
 template <class T>
-void depthwise_pixels(const ConvGeometry& g, const kernels::TypedKernels<T>& k, const T* in,
+void depthwise_pixels(const ConvGeometry& g, const kernels::TypedKernels<T>& k, const InputRows<T>& in,
                       const T* zero, const DepthwiseWeights<T>& dw, const kernels::Activation<T>& act,
                       int64_t p0, int64_t count, T* out, DwScratch<T>& s) {
-  const int64_t OW = g.w.out, OH = g.h.out, H = g.h.in, W = g.w.in;
+  const int64_t OW = g.w.out, OH = g.h.out, W = g.w.in;
   const int64_t C = g.in_channels, M = g.multiplier, CM = C * M;
   const int64_t KH = g.h.kernel, KW = g.w.kernel, taps = g.taps();
   int64_t lo, hi;
@@ -361,16 +502,15 @@ void depthwise_pixels(const ConvGeometry& g, const kernels::TypedKernels<T>& k, 
   // At stride 1 and dilation 1 runs of pixels go through the row-sliding kernel; `zero` is long
   // enough (zero_length) to stand in for a whole padded input row there.
   const bool sliding = g.w.stride == 1 && g.w.dilation == 1 && k.dwconv_row != nullptr;
-  auto fill_rows = [&](int64_t n, int64_t oh, int64_t ow0) {
-    for (int64_t ky = 0; ky < KH; ++ky) {
-      const int64_t ih = oh * g.h.stride - g.h.pad_before + ky * g.h.dilation;
-      s.rows[ky] = (ih >= 0 && ih < H) ? in + ((n * H + ih) * W + (ow0 - g.w.pad_before)) * C : zero;
-    }
+  const bool exact = leave_out_padded_taps<T>(dw.nonfinite, true, g);
+  const T* const* in_rows = nullptr;  // input rows of the current output row (input_rows)
+  auto fill_rows = [&](int64_t ow0) {
+    for (int64_t ky = 0; ky < KH; ++ky)
+      s.rows[ky] = in_rows[ky] ? in_rows[ky] + (ow0 - g.w.pad_before) * C : zero;
   };
-  auto fill_taps = [&](int64_t n, int64_t oh, int64_t ow0) {
+  auto fill_taps = [&](int64_t ow0) {
     for (int64_t ky = 0; ky < KH; ++ky) {
-      const int64_t ih = oh * g.h.stride - g.h.pad_before + ky * g.h.dilation;
-      const T* row = (ih >= 0 && ih < H) ? in + (n * H + ih) * W * C : nullptr;
+      const T* row = in_rows[ky];
       for (int64_t kx = 0; kx < KW; ++kx) {
         const int64_t t = ky * KW + kx;
         const int64_t iw = ow0 * g.w.stride - g.w.pad_before + kx * g.w.dilation;
@@ -387,37 +527,53 @@ void depthwise_pixels(const ConvGeometry& g, const kernels::TypedKernels<T>& k, 
   // For an edge run (some taps in the horizontal padding) at stride 1: copies of the input under
   // it, zero-padded, so that the row-sliding kernel runs there too (a causal 63-tap window has 62
   // edge pixels per row). The zeros are multiplied like the general kernel's zero row: same bits.
-  auto fill_padded_rows = [&](int64_t n, int64_t oh, int64_t ow0, int64_t cnt) {
+  auto fill_padded_rows = [&](int64_t ow0, int64_t cnt) {
     const int64_t span = cnt + KW - 1, first = ow0 - g.w.pad_before;
     s.padded.assign(static_cast<size_t>(KH * span * C), T(0));
     for (int64_t ky = 0; ky < KH; ++ky) {
-      const int64_t ih = oh * g.h.stride - g.h.pad_before + ky * g.h.dilation;
       T* dst = s.padded.data() + ky * span * C;
       s.rows[ky] = dst;
-      if (ih < 0 || ih >= H) continue;
+      if (!in_rows[ky]) continue;
       const int64_t from = std::max<int64_t>(first, 0), to = std::min<int64_t>(first + span, W);
-      if (to > from)
-        std::copy(in + ((n * H + ih) * W + from) * C, in + ((n * H + ih) * W + to) * C, dst + (from - first) * C);
+      if (to > from) std::copy(in_rows[ky] + from * C, in_rows[ky] + to * C, dst + (from - first) * C);
     }
   };
-  // Pixels [ow0, ow0+cnt) of row (n, oh) into o. Both kernels give the same bits.
-  auto run = [&](int64_t n, int64_t oh, int64_t ow0, int64_t cnt, T* o, bool edge) {
+  // The weights for pixels whose in-input taps are rows [ky0, ky1) x columns [kx0, kx1): dw.w
+  // itself when that is the whole kernel, else a copy with the other taps zeroed.
+  auto weights_for = [&](int64_t ky0, int64_t ky1, int64_t kx0, int64_t kx1) -> const T* {
+    if (ky0 == 0 && ky1 == KH && kx0 == 0 && kx1 == KW) return dw.w;
+    const int64_t key[4] = {ky0, ky1, kx0, kx1};
+    if (!std::equal(key, key + 4, s.masked_for)) {
+      s.masked.assign(static_cast<size_t>(M * taps * C), T(0));
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t ky = ky0; ky < ky1; ++ky)
+          for (int64_t kx = kx0; kx < kx1; ++kx) {
+            const int64_t off = (m * taps + ky * KW + kx) * C;
+            std::copy(dw.w + off, dw.w + off + C, s.masked.data() + off);
+          }
+      std::copy(key, key + 4, s.masked_for);
+    }
+    return s.masked.data();
+  };
+  // Pixels [ow0, ow0+cnt) of the current output row into o, with weights w. Both kernels give the
+  // same bits.
+  auto run = [&](int64_t ow0, int64_t cnt, T* o, bool edge, const T* w) {
     // (Without the sliding kernel, an edge run is a single pixel: fill_taps describes it exactly.)
     const bool slide = sliding && cnt > 1;
-    if (slide && edge) fill_padded_rows(n, oh, ow0, cnt);
-    else if (slide) fill_rows(n, oh, ow0);
-    else fill_taps(n, oh, ow0);
+    if (slide && edge) fill_padded_rows(ow0, cnt);
+    else if (slide) fill_rows(ow0);
+    else fill_taps(ow0);
     auto pass = [&](const T* wm, const T* bm, T* dst, int64_t ostride) {
       if (slide) k.dwconv_row(C, cnt, KH, KW, s.rows.data(), wm, bm, dst, ostride, act);
       else k.dwconv(C, cnt, taps, s.base.data(), s.step.data(), wm, bm, dst, ostride, act);
     };
     if (M == 1) {
-      pass(dw.w, dw.b, o, CM);
+      pass(w, dw.b, o, CM);
       return;
     }
     s.tmp.resize(static_cast<size_t>(cnt * C));
     for (int64_t m = 0; m < M; ++m) {
-      pass(dw.w + m * taps * C, dw.b ? dw.b + m * C : nullptr, s.tmp.data(), C);
+      pass(w + m * taps * C, dw.b ? dw.b + m * C : nullptr, s.tmp.data(), C);
       for (int64_t q = 0; q < cnt; ++q)
         for (int64_t c = 0; c < C; ++c) o[q * CM + c * M + m] = s.tmp[q * C + c];
     }
@@ -427,12 +583,27 @@ void depthwise_pixels(const ConvGeometry& g, const kernels::TypedKernels<T>& k, 
     const int64_t ow = p % OW, row = p / OW, oh = row % OH, n = row / OH;
     const int64_t end = ow + std::min(OW - ow, p0 + count - p);
     T* o = out + (p - p0) * CM;
+    in_rows = input_rows(in, g, n, oh, s.cache);
     const int64_t a = std::min(std::max(ow, lo), end), b = std::max(std::min(end, hi), a);
+    if (exact) {
+      int64_t ky0, ky1, kx0, kx1;
+      valid_range(g.h, oh, &ky0, &ky1);
+      for (int64_t x = ow; x < end; x = x < a || x >= b ? x + 1 : b) {
+        if (x >= a && x < b) {  // the interior run: only padded rows, if any, are left out
+          run(a, b - a, o + (a - ow) * CM, false, weights_for(ky0, ky1, 0, KW));
+          continue;
+        }
+        valid_range(g.w, x, &kx0, &kx1);
+        run(x, 1, o + (x - ow) * CM, true, weights_for(ky0, ky1, kx0, kx1));
+      }
+      p += end - ow;
+      continue;
+    }
     // Edge runs go whole through the row-sliding kernel where it applies, else pixel by pixel.
     const int64_t edge_step = sliding ? OW : 1;
-    for (int64_t x = ow; x < a; x += edge_step) run(n, oh, x, std::min(a, x + edge_step) - x, o + (x - ow) * CM, true);
-    if (b > a) run(n, oh, a, b - a, o + (a - ow) * CM, false);
-    for (int64_t x = b; x < end; x += edge_step) run(n, oh, x, std::min(end, x + edge_step) - x, o + (x - ow) * CM, true);
+    for (int64_t x = ow; x < a; x += edge_step) run(x, std::min(a, x + edge_step) - x, o + (x - ow) * CM, true, dw.w);
+    if (b > a) run(a, b - a, o + (a - ow) * CM, false, dw.w);
+    for (int64_t x = b; x < end; x += edge_step) run(x, std::min(end, x + edge_step) - x, o + (x - ow) * CM, true, dw.w);
     p += end - ow;
   }
 }
