@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <exception>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <utility>
@@ -49,9 +50,11 @@ int64_t available_memory_bytes();
 // /proc costs microseconds: small buffers are not checked.)
 constexpr int64_t kCheckedAllocationBytes = int64_t(64) << 20;
 
-// A buffer of n elements for `what`; failure raises AllocationError naming the buffer and its size.
-template <class T>
-std::vector<T> make_buffer(const char* what, int64_t n) {
+// A buffer of n elements for `what` is refused (AllocationError naming the buffer and its size)
+// when it is larger than the memory available; `attempt` then makes it, its own failures reported
+// the same way.
+template <class T, class F>
+auto allocate_checked(const char* what, int64_t n, F attempt) -> decltype(attempt()) {
   const double bytes = static_cast<double>(n) * sizeof(T);
   auto message = [&] {
     return std::string("sepcpp: cannot allocate ") + std::to_string(n) + " elements (" +
@@ -65,12 +68,24 @@ std::vector<T> make_buffer(const char* what, int64_t n) {
                             " MiB of memory is available (MemAvailable and the cgroup limit)");
   }
   try {
-    return std::vector<T>(static_cast<size_t>(n));
+    return attempt();
   } catch (const std::bad_alloc&) {
     throw AllocationError(message());
   } catch (const std::length_error&) {
     throw AllocationError(message());
   }
+}
+
+// A zeroed buffer of n elements for `what`.
+template <class T>
+std::vector<T> make_buffer(const char* what, int64_t n) {
+  return allocate_checked<T>(what, n, [n] { return std::vector<T>(static_cast<size_t>(n)); });
+}
+
+// An uninitialised buffer of n elements for `what`: pages never written are never resident.
+template <class T>
+std::unique_ptr<T[]> make_raw_buffer(const char* what, int64_t n) {
+  return allocate_checked<T>(what, n, [n] { return std::unique_ptr<T[]>(new T[static_cast<size_t>(n)]); });
 }
 
 // What the filters alone say (validated without the input).
@@ -137,16 +152,17 @@ struct InputRows {
   const T* row(int64_t n, int64_t ih) const { return v.data + n * v.sn + ih * v.sh; }
   // Whole input is dense NHWC (pointwise reads it as one [pixels, C] matrix).
   bool dense() const { return v.dense(); }
-  // Row (n, ih) into dst[W*C]; loops run along the smaller source stride.
-  void gather_row(int64_t n, int64_t ih, T* dst) const {
+  // Columns [x0, x1) of row (n, ih) into dst[(x - x0)*C + ch]; loops run along the smaller source
+  // stride.
+  void gather_row(int64_t n, int64_t ih, int64_t x0, int64_t x1, T* dst) const {
     const T* src = row(n, ih);
-    const int64_t W = v.w, C = v.c;
+    const int64_t C = v.c;
     if (std::abs(v.sc) <= std::abs(v.sw)) {
-      for (int64_t x = 0; x < W; ++x)
-        for (int64_t ch = 0; ch < C; ++ch) dst[x * C + ch] = src[x * v.sw + ch * v.sc];
+      for (int64_t x = x0; x < x1; ++x)
+        for (int64_t ch = 0; ch < C; ++ch) dst[(x - x0) * C + ch] = src[x * v.sw + ch * v.sc];
     } else {
       for (int64_t ch = 0; ch < C; ++ch)
-        for (int64_t x = 0; x < W; ++x) dst[x * C + ch] = src[x * v.sw + ch * v.sc];
+        for (int64_t x = x0; x < x1; ++x) dst[(x - x0) * C + ch] = src[x * v.sw + ch * v.sc];
     }
   }
   // Flat pixels [p0, p0+count) (p = (n*H + h)*W + w) into dst[count][C], channel by channel when
@@ -171,58 +187,81 @@ struct InputRows {
   }
 };
 
-// Per-thread rows of a non-direct input: one slot per kernel row, refilled only when an output
-// row needs an input row it does not hold (consecutive output rows share all but `stride` rows).
+// The input rows under the kernel rows of a run of output pixels: input pixel iw of kernel row ky
+// is at ptr[ky] + (iw - first[ky]) * C (ptr[ky] null for a row in the vertical padding).
+template <class T>
+struct RowSet {
+  const T* const* ptr;
+  const int64_t* first;
+  int64_t c;
+  const T* at(int64_t ky, int64_t iw) const { return ptr[ky] + (iw - first[ky]) * c; }
+};
+
+// Per-thread rows of a non-direct input: one slot per kernel row, each holding the columns of one
+// input row that a run of output pixels reads; refilled only when a run needs input it does not
+// hold (consecutive output rows share all but `stride` rows). Slots grow to the longest run's
+// columns, so a thread holds a few runs' worth of input, not whole rows.
 template <class T>
 struct RowCache {
-  std::vector<T> buf;          // [slots][W*C]
-  std::vector<int64_t> key;    // n*H + ih held by each slot, -1 for none
-  std::vector<const T*> ptr;   // per kernel row of the current output row: the row, or null (padding)
+  std::unique_ptr<T[]> buf;                   // [KH][cap]
+  int64_t cap = 0;                            // elements per slot
+  std::vector<int64_t> key, from, to;         // per slot: n*H + ih (-1: none), its columns [from, to)
+  std::vector<const T*> ptr;                  // per kernel row of the current run
+  std::vector<int64_t> first;
   std::vector<char> used;
 };
 
-// The input rows under kernel rows 0..KH-1 of output row (n, oh), null for a row in the vertical
-// padding; valid until the next call with the same cache.
+// The input rows under kernel rows 0..KH-1 of output pixels (n, oh, ow0 .. ow1-1): every input
+// pixel those pixels read is in the result. Valid until the next call with the same cache.
 template <class T>
-const T* const* input_rows(const InputRows<T>& in, const ConvGeometry& g, int64_t n, int64_t oh, RowCache<T>& c) {
-  const int64_t KH = g.h.kernel, H = g.h.in;
+RowSet<T> input_rows(const InputRows<T>& in, const ConvGeometry& g, int64_t n, int64_t oh, int64_t ow0,
+                     int64_t ow1, RowCache<T>& c) {
+  const int64_t KH = g.h.kernel, H = g.h.in, W = g.w.in, C = g.in_channels;
   c.ptr.resize(static_cast<size_t>(KH));
+  c.first.assign(static_cast<size_t>(KH), 0);
+  const RowSet<T> rows{c.ptr.data(), c.first.data(), C};
   if (in.direct) {
     for (int64_t ky = 0; ky < KH; ++ky) {
       const int64_t ih = oh * g.h.stride - g.h.pad_before + ky * g.h.dilation;
       c.ptr[ky] = (ih >= 0 && ih < H) ? in.row(n, ih) : nullptr;
     }
-    return c.ptr.data();
+    return rows;
   }
-  const int64_t len = g.w.in * g.in_channels;
-  if (c.key.empty()) {
-    c.buf = make_buffer<T>("the input rows gathered per thread (the input is not dense NHWC)", KH * len);
+  const int64_t x0 = std::min(W, std::max<int64_t>(0, ow0 * g.w.stride - g.w.pad_before));
+  const int64_t x1 = std::max(x0, std::min(W, (ow1 - 1) * g.w.stride - g.w.pad_before + g.w.effective_kernel()));
+  if ((x1 - x0) * C > c.cap || c.key.empty()) {  // a longer run than any before: larger slots
+    c.cap = std::max((x1 - x0) * C, c.cap);
+    c.buf = make_raw_buffer<T>("the input rows gathered per thread (the input is not dense NHWC)", KH * c.cap);
     c.key.assign(static_cast<size_t>(KH), -1);
+    c.from.assign(static_cast<size_t>(KH), 0);
+    c.to.assign(static_cast<size_t>(KH), 0);
   }
-  // Slots holding a row this output row needs are kept; the others take the missing rows.
+  // Slots holding what this run needs are kept; the others take the missing rows.
   c.used.assign(static_cast<size_t>(KH), 0);
   for (int64_t ky = 0; ky < KH; ++ky) {
     const int64_t ih = oh * g.h.stride - g.h.pad_before + ky * g.h.dilation;
     c.ptr[ky] = nullptr;
     if (ih < 0 || ih >= H) continue;
-    for (int64_t s = 0; s < KH; ++s)
-      if (c.key[s] == n * H + ih) {
+    for (int64_t s = 0; s < KH && !c.ptr[ky]; ++s)
+      if (!c.used[s] && c.key[s] == n * H + ih && c.from[s] <= x0 && c.to[s] >= x1) {
         c.used[s] = 1;
-        c.ptr[ky] = c.buf.data() + s * len;
+        c.ptr[ky] = c.buf.get() + s * c.cap;
+        c.first[ky] = c.from[s];
       }
   }
   int64_t free_slot = 0;
   for (int64_t ky = 0; ky < KH; ++ky) {
     const int64_t ih = oh * g.h.stride - g.h.pad_before + ky * g.h.dilation;
     if (ih < 0 || ih >= H || c.ptr[ky]) continue;
-    while (c.used[free_slot]) ++free_slot;  // rows of one output row are distinct: a slot is left
+    while (c.used[free_slot]) ++free_slot;  // the rows of one run are distinct: a slot is left
     c.used[free_slot] = 1;
-    c.key[free_slot] = n * H + ih;
-    T* dst = c.buf.data() + free_slot * len;
-    in.gather_row(n, ih, dst);
+    c.key[free_slot] = n * H + ih, c.from[free_slot] = x0, c.to[free_slot] = x1;
+    T* dst = c.buf.get() + free_slot * c.cap;
+    in.gather_row(n, ih, x0, x1, dst);
     c.ptr[ky] = dst;
+    c.first[ky] = x0;
   }
-  return c.ptr.data();
+  return rows;
 }
 
 // Output as dense NHWC: written in place when the caller's memory is dense NHWC, else computed
@@ -405,18 +444,18 @@ struct DepthwiseWeights {
 };
 
 // Pointers to the input pixels under each tap of output pixels (n, oh, ow0 .. ow0+count-1), in
-// tap order (kh major), a zero row standing in for padding. rows[ky]: input_rows() of (n, oh).
+// tap order (kh major), a zero row standing in for padding. rows: input_rows() of those pixels.
 template <class T>
-void build_indirection(const ConvGeometry& g, const T* const* rows, const T* zero, int64_t ow0, int64_t count,
+void build_indirection(const ConvGeometry& g, const RowSet<T>& rows, const T* zero, int64_t ow0, int64_t count,
                        const T** ind) {
-  const int64_t W = g.w.in, C = g.in_channels;
+  const int64_t W = g.w.in;
   for (int64_t p = 0; p < count; ++p) {
     const int64_t ow = ow0 + p;
     for (int64_t ky = 0; ky < g.h.kernel; ++ky) {
-      const T* row = rows[ky];
+      const bool row = rows.ptr[ky] != nullptr;
       for (int64_t kx = 0; kx < g.w.kernel; ++kx) {
         const int64_t iw = ow * g.w.stride - g.w.pad_before + kx * g.w.dilation;
-        *ind++ = (row && iw >= 0 && iw < W) ? row + iw * C : zero;
+        *ind++ = (row && iw >= 0 && iw < W) ? rows.at(ky, iw) : zero;
       }
     }
   }
@@ -503,19 +542,18 @@ void depthwise_pixels(const ConvGeometry& g, const kernels::TypedKernels<T>& k, 
   // enough (zero_length) to stand in for a whole padded input row there.
   const bool sliding = g.w.stride == 1 && g.w.dilation == 1 && k.dwconv_row != nullptr;
   const bool exact = leave_out_padded_taps<T>(dw.nonfinite, true, g);
-  const T* const* in_rows = nullptr;  // input rows of the current output row (input_rows)
+  RowSet<T> in_rows{};  // input rows of the current output row segment (input_rows)
   auto fill_rows = [&](int64_t ow0) {
-    for (int64_t ky = 0; ky < KH; ++ky)
-      s.rows[ky] = in_rows[ky] ? in_rows[ky] + (ow0 - g.w.pad_before) * C : zero;
+    for (int64_t ky = 0; ky < KH; ++ky) s.rows[ky] = in_rows.ptr[ky] ? in_rows.at(ky, ow0 - g.w.pad_before) : zero;
   };
   auto fill_taps = [&](int64_t ow0) {
     for (int64_t ky = 0; ky < KH; ++ky) {
-      const T* row = in_rows[ky];
+      const bool row = in_rows.ptr[ky] != nullptr;
       for (int64_t kx = 0; kx < KW; ++kx) {
         const int64_t t = ky * KW + kx;
         const int64_t iw = ow0 * g.w.stride - g.w.pad_before + kx * g.w.dilation;
         if (row && iw >= 0 && iw < W) {
-          s.base[t] = row + iw * C;
+          s.base[t] = in_rows.at(ky, iw);
           s.step[t] = g.w.stride * C;
         } else {  // only for a single edge pixel or a padded row: the zero row, not advancing
           s.base[t] = zero;
@@ -533,9 +571,9 @@ void depthwise_pixels(const ConvGeometry& g, const kernels::TypedKernels<T>& k, 
     for (int64_t ky = 0; ky < KH; ++ky) {
       T* dst = s.padded.data() + ky * span * C;
       s.rows[ky] = dst;
-      if (!in_rows[ky]) continue;
+      if (!in_rows.ptr[ky]) continue;
       const int64_t from = std::max<int64_t>(first, 0), to = std::min<int64_t>(first + span, W);
-      if (to > from) std::copy(in_rows[ky] + from * C, in_rows[ky] + to * C, dst + (from - first) * C);
+      if (to > from) std::copy(in_rows.at(ky, from), in_rows.at(ky, from) + (to - from) * C, dst + (from - first) * C);
     }
   };
   // The weights for pixels whose in-input taps are rows [ky0, ky1) x columns [kx0, kx1): dw.w
@@ -583,7 +621,7 @@ void depthwise_pixels(const ConvGeometry& g, const kernels::TypedKernels<T>& k, 
     const int64_t ow = p % OW, row = p / OW, oh = row % OH, n = row / OH;
     const int64_t end = ow + std::min(OW - ow, p0 + count - p);
     T* o = out + (p - p0) * CM;
-    in_rows = input_rows(in, g, n, oh, s.cache);
+    in_rows = input_rows(in, g, n, oh, ow, end, s.cache);
     const int64_t a = std::min(std::max(ow, lo), end), b = std::max(std::min(end, hi), a);
     if (exact) {
       int64_t ky0, ky1, kx0, kx1;

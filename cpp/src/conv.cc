@@ -14,7 +14,7 @@ namespace {
 // recomputed from the taps inside the input only, reading the packed filter (panels of nr columns,
 // a bias row then K rows), in the GEMM's order per element (bias, then k = 0..K-1).
 template <class T>
-void conv_pixel_exact(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, const T* const* rows,
+void conv_pixel_exact(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, const RowSet<T>& rows,
                       int64_t oh, int64_t ow, int64_t c0, int64_t c1, const kernels::Activation<T>& act, T* out,
                       std::vector<T>& acc) {
   const int64_t C = g.in_channels, KW = g.w.kernel, K = L.kg;
@@ -30,7 +30,7 @@ void conv_pixel_exact(const typename ConvLayer<T>::Impl& L, const ConvGeometry& 
     for (int64_t ky = ky0; ky < ky1; ++ky)
       for (int64_t kx = kx0; kx < kx1; ++kx) {
         const int64_t iw = ow * g.w.stride - g.w.pad_before + kx * g.w.dilation;
-        const T* x = rows[ky] + iw * C;
+        const T* x = rows.at(ky, iw);
         const T* b = panel + ((ky * KW + kx) * C + 1) * nr;
         for (int64_t c = 0; c < C; ++c, b += nr)
           for (int64_t j = lo; j < hi; ++j) acc[j] += x[c] * b[j];
@@ -72,7 +72,7 @@ void run_conv(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, const
         const int64_t ow = p % OW, row = p / OW;
         const int64_t seg = std::min(OW - ow, p0 + cnt - p);
         ind.resize(static_cast<size_t>(seg * taps));
-        const T* const* rows = input_rows(in, g, row / OH, row % OH, cache);
+        const RowSet<T> rows = input_rows(in, g, row / OH, row % OH, ow, ow + seg, cache);
         build_indirection(g, rows, zero.data(), ow, seg, ind.data());
         // (C == 0 leaves the buffer empty: memcpy must not see its null pointer.)
         for (int64_t q = 0; q < seg && C > 0; ++q)
@@ -89,7 +89,7 @@ void run_conv(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, const
         int64_t ky0, ky1;
         valid_range(g.h, oh, &ky0, &ky1);
         if (ky0 == 0 && ky1 == g.h.kernel && ow >= lo && ow < hi) continue;
-        const T* const* rows = input_rows(in, g, p / OW / OH, oh, cache);
+        const RowSet<T> rows = input_rows(in, g, p / OW / OH, oh, ow, ow + 1, cache);
         conv_pixel_exact<T>(L, g, rows, oh, ow, c0, c1, act, out + p * O, acc);
       }
     }

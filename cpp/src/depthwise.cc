@@ -11,10 +11,12 @@ void run_depthwise(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, 
   const int64_t P = g.batch * g.h.out * g.w.out, CM = g.mid_channels();
   const std::vector<T> zero = make_buffer<T>("the zero row", zero_length(g));
   const auto act = make_activation<T>(L.params.activation);
-  // Chunks of at most 256 pixels spread a small image over the threads; when the input rows are
-  // gathered (not read in place), whole output rows, so that the rows a thread gathered serve its
-  // next output rows too.
-  const int64_t chunk = in.direct ? std::max<int64_t>(1, std::min<int64_t>(g.w.out, 256)) : g.w.out;
+  // Chunks of at most 256 pixels keep every thread busy on a small image. When the input rows are
+  // gathered (not read in place) and there are rows enough for the threads, whole output rows, so
+  // that the rows a thread gathered serve its next output rows too.
+  const int64_t rows = g.batch * g.h.out;
+  const bool whole_rows = !in.direct && rows >= 4 * int64_t(threads_for_call());
+  const int64_t chunk = whole_rows ? g.w.out : std::max<int64_t>(1, std::min<int64_t>(g.w.out, 256));
   const int64_t chunks = (P + chunk - 1) / chunk;
   parallel_for(chunks, chunk * CM * g.taps(), [&](int64_t b, int64_t e) {
     DwScratch<T> s;
