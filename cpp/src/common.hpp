@@ -136,12 +136,11 @@ void scatter_dense(const T* src, const View4<T>& v) {
       }
 }
 
-// The input as rows of dense NHWC pixels: row (n, ih) holds W*C elements, pixel iw at row + iw*C.
-// When the caller's rows are laid out so (dense NHWC, or only the batch and row strides differ: a
-// crop in height, a broadcast over rows) they are read in place; otherwise (NCHW, strided or
-// broadcast pixels or channels) each thread gathers the rows it is working on into a RowCache,
-// so that a non-dense input is never copied whole: a zero-stride view of gigabytes costs a few
-// rows per thread.
+// The input as rows of dense NHWC pixels (pixel iw of a row at row + iw*C). When the caller's rows
+// are laid out so (dense NHWC, or only the batch and row strides differ: a crop in height, a
+// broadcast over rows) they are read in place; otherwise (NCHW, strided or broadcast pixels or
+// channels) each thread gathers the columns of the rows it is working on into a RowCache, so that
+// a non-dense input is never copied whole: a zero-stride view of gigabytes costs a few rows.
 template <class T>
 struct InputRows {
   View4<const T> v;
@@ -397,8 +396,8 @@ bool any_nonfinite(const T* w, int64_t n) {
 
 // Depthwise weights rearranged per multiplier: w[m][tap][c], bias[m][c]. With `borrow` (a
 // one-off functional call), M == 1 and dense memory, the caller's arrays are used as they are.
-// `nonfinite` (an infinity or NaN among the weights, found once here) selects the exact edge path
-// of depthwise_pixels.
+// `nonfinite` (an infinity or NaN among the weights, found once here) may select the exact edge
+// path of depthwise_pixels (leave_out_padded_taps).
 template <class T>
 struct DepthwiseWeights {
   std::vector<T> w_storage, b_storage;
