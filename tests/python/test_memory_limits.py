@@ -98,10 +98,11 @@ TOO_LARGE = """
     f32 = np.float32
     sepcpp.depthwise_conv2d(np.ones((1, 4, 4, 2), f32), np.ones((3, 3, 2, 1), f32), 1, "SAME")  # warm up
     available = field("/proc/meminfo", "MemAvailable:")
-    # A row buffer of twice the available memory: an allocation the kernel may well grant (overcommit)
-    # and the OOM killer punish later. The address-space limit makes sure it is never actually made:
-    # without sepcpp's own check it would fail as a plain allocation failure (no "available").
-    elements = (2 * available + (1 << 30)) // 4
+    # Two output pixels, half a row apart: sepcpp gathers the half row between them, a buffer of
+    # twice the available memory: an allocation the kernel may well grant (overcommit) and the OOM
+    # killer punish later. The address-space limit makes sure it is never actually made: without
+    # sepcpp's own check it would fail as a plain allocation failure (no "available").
+    elements = (4 * available + (2 << 30)) // 4
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     resource.setrlimit(resource.RLIMIT_AS, (field("/proc/self/status", "VmSize:") + (1 << 30), hard))
     x = np.broadcast_to(f32(1), (1, 1, elements, 1))
