@@ -219,6 +219,15 @@ def test_lazy_and_halo_only():
     assert_bitwise(y.compute(scheduler="sync"), sepcpp.depthwise_conv2d(x.compute(), w, 1, "SAME"))
 
 
+def test_import_sepcpp_does_not_import_dask():
+    import subprocess
+    import sys
+
+    code = "import sys, sepcpp; print(sorted(m for m in ('dask', 'distributed') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_docstring_examples():
     import doctest
 
