@@ -261,6 +261,20 @@ def test_errors():
         sd.conv2d(x[x[:, 0, 0, 0] > 0], np.ones((3, 3, 3, 1), np.float32), 1, "SAME")
 
 
+def test_bench_dask_rows(capsys):
+    """``python -m sepcpp bench --dask`` (tiny): every row's sum matches the in-memory call's."""
+    import json
+
+    from sepcpp import _bench
+
+    assert _bench.main(["--dask", "--dask-size", "300", "--dask-channels", "4", "--dask-chunks", "128",
+                        "--threads", "1,2", "--repeat", "1", "--no-distributed", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    engines = [(r["engine"], r["workers"]) for r in doc["results"]]
+    assert engines[0][0] == "in-memory" and ("dask threads", 1) in engines and ("dask threads", 2) in engines
+    assert all(r["sum_rel_diff"] < 1e-9 and r["seconds"] > 0 for r in doc["results"])
+
+
 # --------------------------------------------------------------------------------------------
 # dask.distributed: worker processes, pickled blocks and filters, and memory limits
 
