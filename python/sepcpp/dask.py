@@ -299,13 +299,18 @@ def _conv(fn: Callable, input: Any, filters: Dict[str, Any], biases: Dict[str, A
         # Depthwise channels are independent: each channel chunk runs with its filter slice.
         (fname, f), = filters.items()
         (bname, b), = biases.items()
-        f = np.asarray(f)
+        # Lists and numbers take the input's dtype, as the in-memory op converts them; arrays keep
+        # theirs (the probe has checked it).
+        def operand(v):
+            return v if isinstance(v, np.ndarray) or v is None else np.asarray(v, dtype=x.dtype)
+
+        f, b = operand(f), operand(b)
         m = f.shape[-1]
         bounds = np.cumsum((0,) + x.chunks[channel_axis])
         ops = []
         for c0, c1 in zip(bounds[:-1], bounds[1:]):
             kw = {**bound, fname: np.ascontiguousarray(f[..., c0:c1, :])}
-            kw[bname] = None if b is None else np.ascontiguousarray(np.asarray(b)[c0 * m:c1 * m])
+            kw[bname] = None if b is None else np.ascontiguousarray(b[c0 * m:c1 * m])
             ops.append(_BlockOp(fn, kw, explicit))
         out_channel_chunks = tuple(c * m for c in x.chunks[channel_axis])
     else:

@@ -244,6 +244,16 @@ def test_numpy_input_and_dask_filters():
     assert_bitwise(y.compute(), sepcpp.conv1d(x, w, 2, "CAUSAL"))
 
 
+def test_list_filters_with_chunked_channels():
+    """Filters and biases given as lists take the input's dtype, also when split per channel chunk."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((1, 7, 7, 3)).astype(np.float32)
+    f = rng.standard_normal((3, 3, 3, 2)).tolist()
+    b = [0.5, -1.0, 2.0, 0.0, 1.0, -0.5]
+    y = sd.depthwise_conv2d(da.from_array(x, chunks=(1, 3, 4, 1)), f, 1, "SAME", bias=b)
+    assert_bitwise(y.compute(), sepcpp.depthwise_conv2d(x, f, 1, "SAME", bias=b))
+
+
 def test_errors():
     x = da.ones((1, 5, 5, 3), dtype=np.float32, chunks=2)
     with pytest.raises(TypeError, match="out: not supported by sepcpp.dask"):
