@@ -154,6 +154,31 @@ def test_bitwise_equal_to_in_memory(op):
     run()
 
 
+ISAS_AVAILABLE = [i for i in sepcpp._core.isas_available().split(",") if i]
+
+
+@pytest.mark.parametrize("isa", ISAS_AVAILABLE)
+def test_bitwise_equal_every_isa(isa):
+    """The blocks' arithmetic matches the whole call's with each kernel level (their tails and
+    vector widths differ): every fixed case, plus random ones over all ops."""
+    previous = sepcpp._core.isa_in_use()
+    sepcpp._core.set_isa(isa)
+    try:
+        for op, x, chunks, args, kw in _fixed_cases():
+            y = getattr(sd, op)(da.from_array(x, chunks=chunks), *args, **kw)
+            assert_bitwise(y.compute(scheduler="threads"), getattr(sepcpp, op)(x, *args, **kw))
+
+        @settings(max_examples=max(EXAMPLES // 2, 10))
+        @given(data=st.data())
+        def run(data):
+            op = data.draw(st.sampled_from(OPS_2D + OPS_1D))
+            _check(op, data.draw(cases(op)))
+
+        run()
+    finally:
+        sepcpp._core.set_isa(previous)
+
+
 # --------------------------------------------------------------------------------------------
 # Fixed cases the properties might not hit
 
@@ -300,7 +325,7 @@ def client():
         yield c
 
 
-def _distributed_cases():
+def _fixed_cases():
     rng = np.random.default_rng(4)
 
     def r(*s, dtype=np.float32):
@@ -329,7 +354,7 @@ def _distributed_cases():
 def test_distributed_worker_processes_bitwise(client):
     """Every op on two worker processes: blocks, halos and filters arrive pickled."""
     ys, wants = [], []
-    for op, x, chunks, args, kw in _distributed_cases():
+    for op, x, chunks, args, kw in _fixed_cases():
         wants.append(getattr(sepcpp, op)(x, *args, **kw))
         ys.append(getattr(sd, op)(da.from_array(x, chunks=chunks), *args, **kw))
     got = client.compute(ys, sync=True)
@@ -363,6 +388,12 @@ def _stop_rss_sampler(dask_worker):
     return os.getpid(), state["peak"]
 
 
+def _spilled_to_disk(dask_worker):
+    """Bytes this worker has spilled to disk (0 where the spill buffer does not report it)."""
+    spilled = getattr(dask_worker.data, "spilled_total", None)
+    return getattr(spilled, "disk", 0)
+
+
 def _band(block_info=None):
     """A lazily generated block of the big image: deterministic, values in [0, 3), and cheap (one
     broadcast sum of per-row, per-column and per-channel values)."""
@@ -390,11 +421,13 @@ def test_image_larger_than_the_workers_memory(client):
     total = client.compute(y.sum(dtype=np.float64), sync=True)
     elapsed = time.perf_counter() - t0
     after = client.run(_stop_rss_sampler)
-    peaks = ", ".join(f"{peak / 2**20:.0f}" for _, peak in after.values())
-    print(f"\n2.4 GB image on 2 workers: {elapsed:.1f} s; peak RSS per worker (MiB): {peaks} "
+    peaks = ", ".join(f"{before[w][1] / 2**20:.0f} -> {after[w][1] / 2**20:.0f}" for w in after)
+    print(f"\n2.4 GB image on 2 workers: {elapsed:.1f} s; RSS per worker at the start -> peak (MiB): {peaks} "
           f"(limit {MEMORY_LIMIT / 2**20:.0f})")
     assert set(before) == set(after) and all(before[w][0] == after[w][0] for w in before)  # same processes
     for _, peak in after.values():
         assert peak < MEMORY_LIMIT
+    # Nothing went to disk, so the RSS is the whole working set (no spilling hid any of it).
+    assert all(v == 0 for v in client.run(_spilled_to_disk).values())
     # Means of values in [0, 3) through relu6: in [0, 3), and not all zero.
     assert 0 < total < 3 * y.size
