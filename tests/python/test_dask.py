@@ -214,6 +214,23 @@ def test_fused_separable_large_channels(layout):
     assert_bitwise(y.compute(scheduler="threads"), want)
 
 
+@pytest.mark.parametrize("op", ["depthwise_conv1d", "separable_conv1d", "conv1d"])
+def test_blocks_wholly_in_padding(op):
+    """Explicit padding wider than the chunks: some output blocks read nothing but padding (an empty
+    input slice, all of it padding in the block's call); the bias still reaches them."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 10, 3))
+    dw, bias = rng.standard_normal((2, 3, 1)), None
+    args = {"depthwise_conv1d": [dw], "separable_conv1d": [dw, rng.standard_normal((1, 3, 2))],
+            "conv1d": [rng.standard_normal((2, 3, 2))]}[op]
+    bias = rng.standard_normal(3 if op == "depthwise_conv1d" else 2)
+    plan = sd._axis_plan((2,) * 5, 10, 2, 3, 1, 9, (10 + 18 - 2) // 3 + 1)[1]
+    assert any(pieces[0][1] == slice(0, 0) for pieces, _ in plan)  # the branch is reached
+    want = getattr(sepcpp, op)(x, *args, 3, [[9, 9]], bias=bias)
+    y = getattr(sd, op)(da.from_array(x, chunks=(1, 2, 3)), *args, 3, [[9, 9]], bias=bias)
+    assert_bitwise(y.compute(), want)
+
+
 def test_depthwise_keeps_channel_chunks():
     """Depthwise runs per channel chunk (no rechunk): output channel chunks are the input's times M."""
     x = da.ones((1, 20, 20, 10), dtype=np.float32, chunks=(1, 7, 20, (3, 3, 4)))
@@ -249,7 +266,8 @@ def test_import_sepcpp_does_not_import_dask():
     import sys
 
     code = "import sys, sepcpp; print(sorted(m for m in ('dask', 'distributed') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         check=True)
     assert out.stdout.strip() == "[]"
 
 
