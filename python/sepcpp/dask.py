@@ -334,8 +334,20 @@ def depthwise_conv2d(input, filter, strides, padding, data_format="NHWC", dilati
         axes; a NumPy array is wrapped with ``dask.array.asarray``.
     filter : numpy.ndarray
         ``[kh, kw, C, M]``; output channel ``c*M + m``.
-    strides, padding, data_format, dilations, bias, activation
-        As in ``sepcpp.depthwise_conv2d``.
+    strides : int or sequence of int
+        An int, an ``(h, w)`` pair, or TensorFlow's 4-list (``[1, sh, sw, 1]`` for NHWC,
+        ``[1, 1, sh, sw]`` for NCHW).
+    padding : str or list
+        ``"SAME"`` (TensorFlow's rule: the odd pixel after), ``"VALID"``, or TensorFlow's explicit
+        list of ``[before, after]`` pairs; each block gets its share of it as explicit padding.
+    data_format : str
+        ``"NHWC"`` (default) or ``"NCHW"``.
+    dilations : int or sequence of int, optional
+        As ``strides``; default 1.
+    bias : numpy.ndarray, optional
+        ``C*M`` entries, added before ``activation``.
+    activation : {None, 'relu', 'relu6'}, optional
+        Applied last, inside the kernel.
     out : None
         Not supported (Dask arrays are immutable); use ``dask.array.store``.
 
@@ -344,6 +356,15 @@ def depthwise_conv2d(input, filter, strides, padding, data_format="NHWC", dilati
     dask.array.Array
         Lazy, chunked like the input along batch and channels (channel chunks times ``M``), one
         output chunk per input chunk along H and W; bitwise equal to the in-memory result.
+
+    Raises
+    ------
+    TypeError
+        As ``sepcpp``'s in-memory op (a dtype other than float32 or float64, filters of another
+        dtype), or ``out`` given.
+    ValueError
+        As ``sepcpp``'s in-memory op, with the input's real shape (checked before any graph is
+        built), or an input with unknown chunk sizes.
 
     Examples
     --------
@@ -367,8 +388,14 @@ def pointwise_conv2d(input, filter, data_format="NHWC", *, bias=None, activation
     input : dask.array.Array
         ``(N, H, W, C)`` or ``(N, C, H, W)``; channel chunks are joined into one (the sum over
         channels runs in one fixed order).
-    filter, data_format, bias, activation
-        As in ``sepcpp.pointwise_conv2d``.
+    filter : numpy.ndarray
+        ``[1, 1, C, O]``.
+    data_format : str
+        ``"NHWC"`` (default) or ``"NCHW"``.
+    bias : numpy.ndarray, optional
+        ``O`` entries, added before ``activation``.
+    activation : {None, 'relu', 'relu6'}, optional
+        Applied last, inside the kernel.
     out : None
         Not supported; use ``dask.array.store``.
 
@@ -376,6 +403,15 @@ def pointwise_conv2d(input, filter, data_format="NHWC", *, bias=None, activation
     -------
     dask.array.Array
         Chunked like the input along N, H and W, one chunk of ``O`` channels.
+
+    Raises
+    ------
+    TypeError
+        As ``sepcpp``'s in-memory op (a dtype other than float32 or float64, filters of another
+        dtype), or ``out`` given.
+    ValueError
+        As ``sepcpp``'s in-memory op, with the input's real shape (checked before any graph is
+        built), or an input with unknown chunk sizes.
 
     Examples
     --------
@@ -400,10 +436,28 @@ def separable_conv2d(input, depthwise_filter, pointwise_filter, strides, padding
     ----------
     input : dask.array.Array
         ``(N, H, W, C)`` or ``(N, C, H, W)``; channel chunks are joined into one.
-    depthwise_filter, pointwise_filter, strides, padding, data_format, dilations
-        As in ``sepcpp.separable_conv2d``: ``[kh, kw, C, M]`` and ``[1, 1, C*M, O]``.
-    depthwise_bias, depthwise_activation, bias, activation
-        As in ``sepcpp.separable_conv2d``.
+    depthwise_filter : numpy.ndarray
+        ``[kh, kw, C, M]``.
+    pointwise_filter : numpy.ndarray
+        ``[1, 1, C*M, O]``.
+    strides : int or sequence of int
+        An int, an ``(h, w)`` pair, or TensorFlow's 4-list (``[1, sh, sw, 1]`` for NHWC,
+        ``[1, 1, sh, sw]`` for NCHW).
+    padding : str or list
+        ``"SAME"`` (TensorFlow's rule: the odd pixel after), ``"VALID"``, or TensorFlow's explicit
+        list of ``[before, after]`` pairs; each block gets its share of it as explicit padding.
+    data_format : str
+        ``"NHWC"`` (default) or ``"NCHW"``.
+    dilations : int or sequence of int, optional
+        As ``strides``; default 1.
+    depthwise_bias : numpy.ndarray, optional
+        ``C*M`` entries, added after the depthwise step.
+    depthwise_activation : {None, 'relu', 'relu6'}, optional
+        Applied between the two steps.
+    bias : numpy.ndarray, optional
+        ``O`` entries, added before ``activation``.
+    activation : {None, 'relu', 'relu6'}, optional
+        Applied last, inside the kernel.
     out : None
         Not supported; use ``dask.array.store``.
 
@@ -411,6 +465,15 @@ def separable_conv2d(input, depthwise_filter, pointwise_filter, strides, padding
     -------
     dask.array.Array
         One output chunk per input chunk along N, H and W, one chunk of ``O`` channels.
+
+    Raises
+    ------
+    TypeError
+        As ``sepcpp``'s in-memory op (a dtype other than float32 or float64, filters of another
+        dtype), or ``out`` given.
+    ValueError
+        As ``sepcpp``'s in-memory op, with the input's real shape (checked before any graph is
+        built), or an input with unknown chunk sizes.
 
     Examples
     --------
@@ -440,10 +503,30 @@ def super_separable_conv2d(input, depthwise_filter, pointwise_filter, groups, st
     ----------
     input : dask.array.Array
         ``(N, H, W, C)`` or ``(N, C, H, W)``; channel chunks are joined into one.
-    depthwise_filter, pointwise_filter, groups
-        ``[kh, kw, C, M]``, ``[1, 1, C*M/groups, O]`` and the number of pointwise groups.
-    strides, padding, data_format, dilations, depthwise_bias, depthwise_activation, bias, activation
-        As in ``sepcpp.super_separable_conv2d``.
+    depthwise_filter : numpy.ndarray
+        ``[kh, kw, C, M]``.
+    pointwise_filter : numpy.ndarray
+        ``[1, 1, C*M/groups, O]``.
+    groups : int
+        Pointwise groups; ``C*M`` and ``O`` must be divisible by it.
+    strides : int or sequence of int
+        An int, an ``(h, w)`` pair, or TensorFlow's 4-list (``[1, sh, sw, 1]`` for NHWC,
+        ``[1, 1, sh, sw]`` for NCHW).
+    padding : str or list
+        ``"SAME"`` (TensorFlow's rule: the odd pixel after), ``"VALID"``, or TensorFlow's explicit
+        list of ``[before, after]`` pairs; each block gets its share of it as explicit padding.
+    data_format : str
+        ``"NHWC"`` (default) or ``"NCHW"``.
+    dilations : int or sequence of int, optional
+        As ``strides``; default 1.
+    depthwise_bias : numpy.ndarray, optional
+        ``C*M`` entries, added after the depthwise step.
+    depthwise_activation : {None, 'relu', 'relu6'}, optional
+        Applied between the two steps.
+    bias : numpy.ndarray, optional
+        ``O`` entries, added before ``activation``.
+    activation : {None, 'relu', 'relu6'}, optional
+        Applied last, inside the kernel.
     out : None
         Not supported; use ``dask.array.store``.
 
@@ -451,6 +534,15 @@ def super_separable_conv2d(input, depthwise_filter, pointwise_filter, groups, st
     -------
     dask.array.Array
         One output chunk per input chunk along N, H and W, one chunk of ``O`` channels.
+
+    Raises
+    ------
+    TypeError
+        As ``sepcpp``'s in-memory op (a dtype other than float32 or float64, filters of another
+        dtype), or ``out`` given.
+    ValueError
+        As ``sepcpp``'s in-memory op, with the input's real shape (checked before any graph is
+        built), or an input with unknown chunk sizes.
 
     Examples
     --------
@@ -479,8 +571,22 @@ def conv2d(input, filters, strides, padding, data_format="NHWC", dilations=None,
     ----------
     input : dask.array.Array
         ``(N, H, W, C)`` or ``(N, C, H, W)``; channel chunks are joined into one.
-    filters, strides, padding, data_format, dilations, bias, activation
-        As in ``sepcpp.conv2d``.
+    filters : numpy.ndarray
+        ``[kh, kw, C, O]``.
+    strides : int or sequence of int
+        An int, an ``(h, w)`` pair, or TensorFlow's 4-list (``[1, sh, sw, 1]`` for NHWC,
+        ``[1, 1, sh, sw]`` for NCHW).
+    padding : str or list
+        ``"SAME"`` (TensorFlow's rule: the odd pixel after), ``"VALID"``, or TensorFlow's explicit
+        list of ``[before, after]`` pairs; each block gets its share of it as explicit padding.
+    data_format : str
+        ``"NHWC"`` (default) or ``"NCHW"``.
+    dilations : int or sequence of int, optional
+        As ``strides``; default 1.
+    bias : numpy.ndarray, optional
+        ``O`` entries, added before ``activation``.
+    activation : {None, 'relu', 'relu6'}, optional
+        Applied last, inside the kernel.
     out : None
         Not supported; use ``dask.array.store``.
 
@@ -488,6 +594,15 @@ def conv2d(input, filters, strides, padding, data_format="NHWC", dilations=None,
     -------
     dask.array.Array
         One output chunk per input chunk along N, H and W, one chunk of ``O`` channels.
+
+    Raises
+    ------
+    TypeError
+        As ``sepcpp``'s in-memory op (a dtype other than float32 or float64, filters of another
+        dtype), or ``out`` given.
+    ValueError
+        As ``sepcpp``'s in-memory op, with the input's real shape (checked before any graph is
+        built), or an input with unknown chunk sizes.
 
     Examples
     --------
@@ -511,8 +626,21 @@ def depthwise_conv1d(input, filter, stride, padding, data_format="NWC", dilation
     ----------
     input : dask.array.Array
         ``(N, W, C)`` (NWC) or ``(N, C, W)`` (NCW), chunked along any axes.
-    filter, stride, padding, data_format, dilations, bias, activation
-        As in ``sepcpp.depthwise_conv1d``: filter ``[k, C, M]``; padding also ``"CAUSAL"``.
+    filter : numpy.ndarray
+        ``[k, C, M]``; output channel ``c*M + m``.
+    stride : int or sequence of int
+        An int, or TensorFlow's 3-list (``[1, s, 1]`` for NWC, ``[1, 1, s]`` for NCW).
+    padding : str or list
+        ``"SAME"``, ``"VALID"``, ``"CAUSAL"`` (left padding ``(k - 1) * d``) or an explicit list
+        ``[[0, 0], [left, right], [0, 0]]``; each block gets its share of it as explicit padding.
+    data_format : str
+        ``"NWC"`` (default) or ``"NCW"``.
+    dilations : int or sequence of int, optional
+        As ``stride``; default 1.
+    bias : numpy.ndarray, optional
+        ``C*M`` entries, added before ``activation``.
+    activation : {None, 'relu', 'relu6'}, optional
+        Applied last, inside the kernel.
     out : None
         Not supported; use ``dask.array.store``.
 
@@ -521,6 +649,15 @@ def depthwise_conv1d(input, filter, stride, padding, data_format="NWC", dilation
     dask.array.Array
         Chunked like the input along N and C (channel chunks times ``M``), one output chunk per
         input chunk along W.
+
+    Raises
+    ------
+    TypeError
+        As ``sepcpp``'s in-memory op (a dtype other than float32 or float64, filters of another
+        dtype), or ``out`` given.
+    ValueError
+        As ``sepcpp``'s in-memory op, with the input's real shape (checked before any graph is
+        built), or an input with unknown chunk sizes.
 
     Examples
     --------
@@ -545,10 +682,27 @@ def separable_conv1d(input, depthwise_filter, pointwise_filter, stride, padding,
     ----------
     input : dask.array.Array
         ``(N, W, C)`` or ``(N, C, W)``; channel chunks are joined into one.
-    depthwise_filter, pointwise_filter, stride, padding, data_format, dilations
-        As in ``sepcpp.separable_conv1d``: ``[k, C, M]`` and ``[1, C*M, O]``; padding also ``"CAUSAL"``.
-    depthwise_bias, depthwise_activation, bias, activation
-        As in ``sepcpp.separable_conv1d``.
+    depthwise_filter : numpy.ndarray
+        ``[k, C, M]``.
+    pointwise_filter : numpy.ndarray
+        ``[1, C*M, O]``.
+    stride : int or sequence of int
+        An int, or TensorFlow's 3-list (``[1, s, 1]`` for NWC, ``[1, 1, s]`` for NCW).
+    padding : str or list
+        ``"SAME"``, ``"VALID"``, ``"CAUSAL"`` (left padding ``(k - 1) * d``) or an explicit list
+        ``[[0, 0], [left, right], [0, 0]]``; each block gets its share of it as explicit padding.
+    data_format : str
+        ``"NWC"`` (default) or ``"NCW"``.
+    dilations : int or sequence of int, optional
+        As ``stride``; default 1.
+    depthwise_bias : numpy.ndarray, optional
+        ``C*M`` entries, added after the depthwise step.
+    depthwise_activation : {None, 'relu', 'relu6'}, optional
+        Applied between the two steps.
+    bias : numpy.ndarray, optional
+        ``O`` entries, added before ``activation``.
+    activation : {None, 'relu', 'relu6'}, optional
+        Applied last, inside the kernel.
     out : None
         Not supported; use ``dask.array.store``.
 
@@ -556,6 +710,15 @@ def separable_conv1d(input, depthwise_filter, pointwise_filter, stride, padding,
     -------
     dask.array.Array
         One output chunk per input chunk along N and W, one chunk of ``O`` channels.
+
+    Raises
+    ------
+    TypeError
+        As ``sepcpp``'s in-memory op (a dtype other than float32 or float64, filters of another
+        dtype), or ``out`` given.
+    ValueError
+        As ``sepcpp``'s in-memory op, with the input's real shape (checked before any graph is
+        built), or an input with unknown chunk sizes.
 
     Examples
     --------
@@ -581,10 +744,29 @@ def super_separable_conv1d(input, depthwise_filter, pointwise_filter, groups, st
     ----------
     input : dask.array.Array
         ``(N, W, C)`` or ``(N, C, W)``; channel chunks are joined into one.
-    depthwise_filter, pointwise_filter, groups
-        ``[k, C, M]``, ``[1, C*M/groups, O]`` and the number of pointwise groups.
-    stride, padding, data_format, dilations, depthwise_bias, depthwise_activation, bias, activation
-        As in ``sepcpp.super_separable_conv1d``.
+    depthwise_filter : numpy.ndarray
+        ``[k, C, M]``.
+    pointwise_filter : numpy.ndarray
+        ``[1, C*M/groups, O]``.
+    groups : int
+        Pointwise groups; ``C*M`` and ``O`` must be divisible by it.
+    stride : int or sequence of int
+        An int, or TensorFlow's 3-list (``[1, s, 1]`` for NWC, ``[1, 1, s]`` for NCW).
+    padding : str or list
+        ``"SAME"``, ``"VALID"``, ``"CAUSAL"`` (left padding ``(k - 1) * d``) or an explicit list
+        ``[[0, 0], [left, right], [0, 0]]``; each block gets its share of it as explicit padding.
+    data_format : str
+        ``"NWC"`` (default) or ``"NCW"``.
+    dilations : int or sequence of int, optional
+        As ``stride``; default 1.
+    depthwise_bias : numpy.ndarray, optional
+        ``C*M`` entries, added after the depthwise step.
+    depthwise_activation : {None, 'relu', 'relu6'}, optional
+        Applied between the two steps.
+    bias : numpy.ndarray, optional
+        ``O`` entries, added before ``activation``.
+    activation : {None, 'relu', 'relu6'}, optional
+        Applied last, inside the kernel.
     out : None
         Not supported; use ``dask.array.store``.
 
@@ -592,6 +774,15 @@ def super_separable_conv1d(input, depthwise_filter, pointwise_filter, groups, st
     -------
     dask.array.Array
         One output chunk per input chunk along N and W, one chunk of ``O`` channels.
+
+    Raises
+    ------
+    TypeError
+        As ``sepcpp``'s in-memory op (a dtype other than float32 or float64, filters of another
+        dtype), or ``out`` given.
+    ValueError
+        As ``sepcpp``'s in-memory op, with the input's real shape (checked before any graph is
+        built), or an input with unknown chunk sizes.
 
     Examples
     --------
@@ -620,8 +811,21 @@ def conv1d(input, filters, stride, padding, data_format="NWC", dilations=None, *
     ----------
     input : dask.array.Array
         ``(N, W, C)`` or ``(N, C, W)``; channel chunks are joined into one.
-    filters, stride, padding, data_format, dilations, bias, activation
-        As in ``sepcpp.conv1d``; padding also ``"CAUSAL"``.
+    filters : numpy.ndarray
+        ``[k, C, O]``.
+    stride : int or sequence of int
+        An int, or TensorFlow's 3-list (``[1, s, 1]`` for NWC, ``[1, 1, s]`` for NCW).
+    padding : str or list
+        ``"SAME"``, ``"VALID"``, ``"CAUSAL"`` (left padding ``(k - 1) * d``) or an explicit list
+        ``[[0, 0], [left, right], [0, 0]]``; each block gets its share of it as explicit padding.
+    data_format : str
+        ``"NWC"`` (default) or ``"NCW"``.
+    dilations : int or sequence of int, optional
+        As ``stride``; default 1.
+    bias : numpy.ndarray, optional
+        ``O`` entries, added before ``activation``.
+    activation : {None, 'relu', 'relu6'}, optional
+        Applied last, inside the kernel.
     out : None
         Not supported; use ``dask.array.store``.
 
@@ -629,6 +833,15 @@ def conv1d(input, filters, stride, padding, data_format="NWC", dilations=None, *
     -------
     dask.array.Array
         One output chunk per input chunk along N and W, one chunk of ``O`` channels.
+
+    Raises
+    ------
+    TypeError
+        As ``sepcpp``'s in-memory op (a dtype other than float32 or float64, filters of another
+        dtype), or ``out`` given.
+    ValueError
+        As ``sepcpp``'s in-memory op, with the input's real shape (checked before any graph is
+        built), or an input with unknown chunk sizes.
 
     Examples
     --------
