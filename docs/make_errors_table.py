@@ -131,6 +131,15 @@ CASES = [
     ("Layers", "layer called with the wrong number of channels",
      "sepcpp.DepthwiseConv2D(dw, 1, 'SAME')(np.ones((1, 5, 5, 4), f32))"),
     ("Layers", "layer built with a bad filter", "sepcpp.SeparableConv2D(dw, np.ones((1, 1, 5, 4), f32), 1, 'SAME')"),
+    ("Dask", "`sepcpp.dask` op given `out=` (Dask arrays are immutable)",
+     "import dask.array as da, sepcpp.dask; "
+     "sepcpp.dask.conv2d(da.from_array(x), w, 1, 'SAME', out=np.empty((1, 5, 5, 4), f32))"),
+    ("Dask", "`sepcpp.dask` op given an input with unknown chunk sizes",
+     "import dask.array as da, sepcpp.dask; xd = da.from_array(x, chunks=2); "
+     "sepcpp.dask.conv2d(xd[xd[:, 0, 0, 0] > 0], w, 1, 'SAME')"),
+    ("Dask", "`sepcpp.dask` op given a bad filter (the NumPy API's message, checked on an empty batch)",
+     "import dask.array as da, sepcpp.dask; "
+     "sepcpp.dask.conv2d(da.from_array(x, chunks=2), np.ones((3, 3, 5, 4), f32), 1, 'SAME')"),
     ("Threads", "negative thread count", "sepcpp.set_num_threads(-1)"),
     ("Threads", "thread count not an integer", "sepcpp.set_num_threads(2.5)"),
     ("Threads", "thread count of 2**31 or more", "sepcpp.set_num_threads(2**31)"),
