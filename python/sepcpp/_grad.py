@@ -81,9 +81,15 @@ def _sizes(v: Any, name: str, n: int) -> list[int]:
     return vals
 
 
-def _renamed(e: ValueError, op: str) -> ValueError:
-    """The core's message under the public op's name (the core checks the forward geometry)."""
-    return ValueError(re.sub(r"^[a-z_]*conv2d[a-z_]*:", op + ":", str(e), count=1))
+def _renamed(e: ValueError, op: str, wrt: str = "") -> ValueError:
+    """The core's message under the public op's name and the backprop op's argument names (the core
+    checks the forward geometry, whose input or filter is given here by its sizes)."""
+    msg = re.sub(r"^[a-z_]*conv2d[a-z_]*:", op + ":", str(e), count=1)
+    if wrt == "input":
+        msg = msg.replace("but input has", "but input_sizes has").replace("(input shape", "(input_sizes")
+    elif wrt == "filter":
+        msg = re.sub(r"^([a-z_0-9]*: )filters? has", r"\1filter_sizes has", msg)
+    return ValueError(msg)
 
 
 def _backprop_2d(op, kind, wrt, operand, sizes, out_backprop, strides, padding, data_format, dilations, op2d=None):
@@ -103,7 +109,7 @@ def _backprop_2d(op, kind, wrt, operand, sizes, out_backprop, strides, padding, 
     try:
         return _core.backprop(kind, wrt, a, shape, dy, s, d, mode, pads, layout)
     except ValueError as e:
-        raise _renamed(e, op) from None
+        raise _renamed(e, op, wrt) from None
 
 
 def depthwise_conv2d_backprop_input(input_sizes, filter, out_backprop, strides, padding, data_format="NHWC",
@@ -373,7 +379,15 @@ def _backprop_1d(op, kind, wrt, operand, sizes, out_backprop, stride, padding, d
         a4, shape4 = a[None], shape[:axis] + [1] + shape[axis:]
     else:
         a4, shape4 = np.expand_dims(a, axis), [1] + shape
-    r = _backprop_2d(op, kind, wrt, a4, shape4, np.expand_dims(dy, axis), (1, s), pad, layout2d, (1, d), op2d=True)
+    try:
+        r = _backprop_2d(op, kind, wrt, a4, shape4, np.expand_dims(dy, axis), (1, s), pad, layout2d, (1, d),
+                         op2d=True)
+    except ValueError as e:
+        # The core checks the 2-D view (height 1): say so, with the 1-D shapes.
+        given = f"input_sizes {shape}, {fname} shape {a.shape}" if wrt == "input" else \
+            f"input shape {a.shape}, filter_sizes {shape}"
+        raise ValueError(f"{e} [{op}: {given}, out_backprop shape {dy.shape} ({layout}); checked as 2-D with "
+                         "height 1]") from None
     return np.squeeze(r, axis) if wrt == "input" else r[0]
 
 
@@ -572,8 +586,13 @@ def super_separable_conv1d_backprop(input, depthwise_filter, pointwise_filter, g
     s = _spatial_1d(stride, "stride", layout)
     d = _spatial_1d(dilations, "dilations", layout)
     pad = _padding_1d(padding, layout, fd.shape[0], d)
-    g = _separable_backprop(op, np.expand_dims(x, axis), fd[None], fp[None], groups, np.expand_dims(dy, axis),
-                            None, None, layout2d, None, depthwise_bias, depthwise_activation, bias, activation,
-                            one_d=((1, s), (1, d), pad))
+    try:
+        g = _separable_backprop(op, np.expand_dims(x, axis), fd[None], fp[None], groups, np.expand_dims(dy, axis),
+                                None, None, layout2d, None, depthwise_bias, depthwise_activation, bias, activation,
+                                one_d=((1, s), (1, d), pad))
+    except ValueError as e:
+        raise ValueError(f"{e} [{op}: input shape {x.shape} ({layout}), depthwise_filter shape {fd.shape}, "
+                         f"pointwise_filter shape {fp.shape}, out_backprop shape {dy.shape}; checked as 2-D with "
+                         "height 1]") from None
     return SeparableGradients(np.squeeze(g.input, axis), g.depthwise_filter[0], g.pointwise_filter[0],
                               g.depthwise_bias, g.bias)
