@@ -223,9 +223,10 @@ void conv_input_dense(const ConvGeometry& g, const kernels::TypedKernels<T>& k, 
   });
 }
 
-// dw[KH*KW*C, O] (dense) = sum over tiles of pixels of im2col(x)^T [K, tile] x dy [tile, O]: the
-// unrolled tile is built transposed so that the GEMM reads it row by row; the tile's dy is packed
-// as the GEMM's B operand.
+// dw[KH*KW*C, O] (dense), computed transposed: dw^T [O, K] = sum over tiles of 128 pixels of
+// dy_tile^T [O, tile] x im2col(x)_tile [tile, K]. The unrolled tile is built row by row (copies of
+// whole channel vectors, as the forward conv2d) and packed as the GEMM's B operand; only the
+// smaller dy tile is transposed.
 template <class T>
 void conv_filter_dense(const ConvGeometry& g, const kernels::TypedKernels<T>& k, const T* x, const T* dy, T* dw) {
   const int64_t H = g.h.in, W = g.w.in, C = g.in_channels, O = g.out_channels;
@@ -239,9 +240,10 @@ void conv_filter_dense(const ConvGeometry& g, const kernels::TypedKernels<T>& k,
   const int64_t parts = reduction_parts(tiles, FS);
   std::vector<T> partials = make_buffer<T>("the partial conv2d filter gradients", parts * FS);
   const kernels::Activation<T> none;
-  const size_t packed_size = kernels::gemm_packed_size(kReduceTile, static_cast<size_t>(O), k.gemm_nr);
+  const size_t packed_size = kernels::gemm_packed_size(kReduceTile, static_cast<size_t>(K), k.gemm_nr);
   parallel_for(parts, work_of({(tiles + parts - 1) / parts, kReduceTile, FS}), [&](int64_t b, int64_t e) {
-    std::vector<T> cols = make_buffer<T>("the conv2d backprop-filter unrolled tile", K * kReduceTile);
+    std::vector<T> cols = make_buffer<T>("the conv2d backprop-filter unrolled tile", kReduceTile * K);
+    std::vector<T> dyt = make_buffer<T>("the conv2d backprop-filter transposed tile", O * kReduceTile);
     std::vector<T> packed = make_buffer<T>("the conv2d backprop-filter packed tile", static_cast<int64_t>(packed_size));
     std::vector<T> tmp = make_buffer<T>("the conv2d backprop-filter tile result", FS);
     for (int64_t part = b; part < e; ++part) {
@@ -250,32 +252,33 @@ void conv_filter_dense(const ConvGeometry& g, const kernels::TypedKernels<T>& k,
       const int64_t t_end = tiles * (part + 1) / parts;
       for (int64_t t = tiles * part / parts; t < t_end; ++t) {
         const int64_t p0 = t * kReduceTile, cnt = std::min(kReduceTile, P - p0);
-        // cols[(tap, c)][q] = x under tap of pixel p0 + q (0 in the padding).
+        // cols[q][(tap, c)] = x under tap of pixel p0 + q (0 in the padding).
         for (int64_t q = 0; q < cnt; ++q) {
           const int64_t p = p0 + q, ow = p % OW, oh = (p / OW) % OH, n = p / (OW * OH);
           for (int64_t ky = 0; ky < KH; ++ky) {
             const int64_t ih = oh * g.h.stride - g.h.pad_before + ky * g.h.dilation;
             for (int64_t kx = 0; kx < KW; ++kx) {
               const int64_t iw = ow * g.w.stride - g.w.pad_before + kx * g.w.dilation;
-              T* dst = cols.data() + (ky * KW + kx) * C * cnt + q;
-              if (ih < 0 || ih >= H || iw < 0 || iw >= W) {
-                for (int64_t c = 0; c < C; ++c) dst[c * cnt] = T(0);
-              } else {
-                const T* src = x + ((n * H + ih) * W + iw) * C;
-                for (int64_t c = 0; c < C; ++c) dst[c * cnt] = src[c];
-              }
+              T* dst = cols.data() + q * K + (ky * KW + kx) * C;
+              if (ih < 0 || ih >= H || iw < 0 || iw >= W) std::fill(dst, dst + C, T(0));
+              else std::copy(x + ((n * H + ih) * W + iw) * C, x + ((n * H + ih) * W + iw + 1) * C, dst);
             }
           }
+          const T* src = dy + p * O;
+          for (int64_t o = 0; o < O; ++o) dyt[o * cnt + q] = src[o];
         }
-        k.gemm_pack(static_cast<size_t>(cnt), static_cast<size_t>(O), dy + p0 * O, static_cast<size_t>(O), nullptr,
+        k.gemm_pack(static_cast<size_t>(cnt), static_cast<size_t>(K), cols.data(), static_cast<size_t>(K), nullptr,
                     packed.data());
-        k.gemm(static_cast<size_t>(K), static_cast<size_t>(O), static_cast<size_t>(cnt), cols.data(),
-               static_cast<size_t>(cnt), packed.data(), tmp.data(), static_cast<size_t>(O), none);
+        k.gemm(static_cast<size_t>(O), static_cast<size_t>(K), static_cast<size_t>(cnt), dyt.data(),
+               static_cast<size_t>(cnt), packed.data(), tmp.data(), static_cast<size_t>(K), none);
         for (int64_t j = 0; j < FS; ++j) acc[j] += tmp[j];
       }
     }
   });
-  sum_parts(partials.data(), parts, FS, dw);
+  std::vector<T> dwt = make_buffer<T>("the transposed conv2d filter gradient", FS);
+  sum_parts(partials.data(), parts, FS, dwt.data());
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t j = 0; j < K; ++j) dw[j * O + o] = dwt[o * K + j];
 }
 
 // ---- argument checks -------------------------------------------------------------------------
@@ -472,12 +475,14 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
   // d(loss)/d(depthwise output before its bias and activation), [P, C*M]: the input and
   // depthwise-filter gradients are the depthwise backprops of it.
   std::vector<T> dmid = make_buffer<T>("the gradient of the depthwise output", P * CM);
-  // Per part: [kg, O] pointwise filter, [O] bias and [C*M] depthwise bias partial gradients.
+  // Per part: the [O, kg] transposed pointwise filter, [O] bias and [C*M] depthwise bias partial
+  // gradients.
   const int64_t FS = kg * O + O + CM;
   const int64_t tiles = (P + kReduceTile - 1) / kReduceTile;
   const int64_t parts = reduction_parts(std::max<int64_t>(tiles, 1), FS);
   std::vector<T> partials = make_buffer<T>("the partial separable gradients", parts * FS);
   const kernels::Activation<T> none;
+  const size_t packed_size = kernels::gemm_packed_size(kReduceTile, static_cast<size_t>(kg), k.gemm_nr);
   const int64_t tile_work = work_of({kReduceTile, CM, g.taps() + 3 * og});
   parallel_for(parts, work_of({(tiles + parts - 1) / parts, tile_work}), [&](int64_t b, int64_t e) {
     DwScratch<T> s;
@@ -485,6 +490,9 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
     std::vector<T> act_mid = make_buffer<T>("the separable backprop tile", act1 != Activation::kNone ? kReduceTile * CM : 0);
     std::vector<T> dmid_act = make_buffer<T>("the separable backprop tile", kReduceTile * CM);
     std::vector<T> z = make_buffer<T>("the separable backprop tile", act2 != Activation::kNone ? kReduceTile * O : 0);
+    std::vector<T> dzt = make_buffer<T>("the separable backprop tile", O * kReduceTile);
+    std::vector<T> packed = make_buffer<T>("the separable backprop packed tile", static_cast<int64_t>(packed_size));
+    std::vector<T> tmp = make_buffer<T>("the separable backprop tile", og * kg);
     for (int64_t part = b; part < e; ++part) {
       T* dpw = partials.data() + part * FS;
       T* db = dpw + kg * O;
@@ -507,16 +515,20 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
           for (int64_t j = 0; j < cnt * O; ++j) z[j] = passes(act2, z[j]) ? dz[j] : T(0);
           dz = z.data();
         }
+        // Bias gradient; the pointwise filter's, transposed per group: dPW_g^T [og, kg] +=
+        // dZ_g^T [og, tile] x A_g [tile, kg] (A packed as the GEMM's B operand).
         for (int64_t q = 0; q < cnt; ++q) {
           const T* dzq = dz + q * O;
           for (int64_t o = 0; o < O; ++o) db[o] += dzq[o];
-          for (int64_t gi = 0; gi < G; ++gi)
-            for (int64_t kk = 0; kk < kg; ++kk) {
-              const T av = a[q * CM + gi * kg + kk];
-              T* row = dpw + kk * O + gi * og;
-              const T* src = dzq + gi * og;
-              for (int64_t o = 0; o < og; ++o) row[o] += av * src[o];
-            }
+          for (int64_t o = 0; o < O; ++o) dzt[o * cnt + q] = dzq[o];
+        }
+        for (int64_t gi = 0; gi < G; ++gi) {
+          k.gemm_pack(static_cast<size_t>(cnt), static_cast<size_t>(kg), a + gi * kg, static_cast<size_t>(CM), nullptr,
+                      packed.data());
+          k.gemm(static_cast<size_t>(og), static_cast<size_t>(kg), static_cast<size_t>(cnt), dzt.data() + gi * og * cnt,
+                 static_cast<size_t>(cnt), packed.data(), tmp.data(), static_cast<size_t>(kg), none);
+          T* acc = dpw + gi * og * kg;
+          for (int64_t j = 0; j < og * kg; ++j) acc[j] += tmp[j];
         }
         // dA = dZ x PW^T per group, then dD = dA where act1 passes it.
         for (int64_t gi = 0; gi < G; ++gi)
@@ -533,7 +545,12 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
   });
   std::vector<T> sums = make_buffer<T>("the separable gradients", FS);
   sum_parts(partials.data(), parts, FS, sums.data());
-  if (grads.pointwise_filter.data) write_strided(sums.data(), grads.pointwise_filter);
+  if (grads.pointwise_filter.data) {
+    std::vector<T> dpw = make_buffer<T>("the pointwise filter gradient", kg * O);
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t kk = 0; kk < kg; ++kk) dpw[kk * O + o] = sums[o * kg + kk];
+    write_strided(dpw.data(), grads.pointwise_filter);
+  }
   if (grads.bias.data) write_strided(sums.data() + kg * O, grads.bias);
   if (grads.depthwise_bias.data) write_strided(sums.data() + kg * O + O, grads.depthwise_bias);
   if (grads.depthwise_filter.data) {
