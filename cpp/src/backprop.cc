@@ -9,12 +9,18 @@
 //   parts that depends on the problem only (never on the thread count), each part sums its pixels
 //   in order into its own partial result, and the partials are added in part order.
 //
+// The separable gradient is fused: units of about 1024 output pixels (bands of rows, or of columns
+// for long rows) each recompute the forward pass and the gradient of the depthwise output on their
+// pixels plus a halo, then add their share of every gradient; nothing of the intermediate's size is
+// allocated.
+//
 // The depthwise loops are plain C++ with channels innermost (contiguous in dense NHWC), which the
 // compiler vectorises at the baseline level; the conv2d and pointwise products go through the
 // packed GEMM of the ISA in use (kernels.hpp).
 #include "sepcpp/backprop.hpp"
 
 #include <cstring>
+#include <optional>
 
 #include "common.hpp"
 
@@ -97,49 +103,86 @@ inline int64_t source_row(const AxisGeometry& a, int64_t ih, int64_t ky) {
 
 // ---- depthwise -------------------------------------------------------------------------------
 
-// dx[N, H, W, C] from dy[N, OH, OW, C*M] and the dense filter [KH, KW, C, M].
+// Input-gradient rows [ih0, ih1), columns [iw0, iw1) of image n (dense NHWC dx), from the output
+// gradient `dyb` [R][Q][C*M] of output rows er0.. er0+R-1, columns ec0.. ec0+Q-1, which must hold
+// every output pixel that reaches those input pixels; filter dense [KH, KW, C, M]. Each element
+// sums kernel rows ky in order, then output columns, then kernel columns, then multipliers: the
+// same order however the rows and columns are cut.
 template <class T>
-void depthwise_input_dense(const ConvGeometry& g, const T* filter, const T* dy, T* dx) {
+void depthwise_input_rows(const ConvGeometry& g, const T* filter, const T* dyb, int64_t n, int64_t er0, int64_t R,
+                          int64_t ec0, int64_t Q, int64_t ih0, int64_t ih1, int64_t iw0, int64_t iw1, T* dx) {
   const int64_t H = g.h.in, W = g.w.in, C = g.in_channels, M = g.multiplier, CM = C * M;
-  const int64_t OW = g.w.out, KH = g.h.kernel, KW = g.w.kernel;
-  const int64_t per_row = work_of({KH, OW, KW, CM}) / std::max<int64_t>(1, g.h.stride);
-  parallel_for(g.batch * H, per_row, [&](int64_t b, int64_t e) {
-    for (int64_t row = b; row < e; ++row) {
-      const int64_t n = row / H, ih = row % H;
-      T* d = dx + row * W * C;
-      std::fill(d, d + W * C, T(0));
-      for (int64_t ky = 0; ky < KH; ++ky) {
-        const int64_t oh = source_row(g.h, ih, ky);
-        if (oh < 0) continue;
-        const T* dy_row = dy + (n * g.h.out + oh) * OW * CM;
-        for (int64_t ow = 0; ow < OW; ++ow) {
-          const T* gy = dy_row + ow * CM;
-          for (int64_t kx = 0; kx < KW; ++kx) {
-            const int64_t iw = ow * g.w.stride - g.w.pad_before + kx * g.w.dilation;
-            if (iw < 0 || iw >= W) continue;
-            const T* f = filter + (ky * KW + kx) * CM;
-            T* di = d + iw * C;
-            if (M == 1) {
-              for (int64_t c = 0; c < C; ++c) di[c] += gy[c] * f[c];
-            } else {
-              for (int64_t c = 0; c < C; ++c) {
-                T acc = di[c];
-                for (int64_t m = 0; m < M; ++m) acc += gy[c * M + m] * f[c * M + m];
-                di[c] = acc;
-              }
+  const int64_t KH = g.h.kernel, KW = g.w.kernel;
+  for (int64_t ih = ih0; ih < ih1; ++ih) {
+    T* d = dx + (n * H + ih) * W * C;
+    std::fill(d + iw0 * C, d + iw1 * C, T(0));
+    for (int64_t ky = 0; ky < KH; ++ky) {
+      const int64_t oh = source_row(g.h, ih, ky);
+      if (oh < er0 || oh >= er0 + R) continue;  // (oh < 0: no output row; the others are not needed)
+      const T* dy_row = dyb + (oh - er0) * Q * CM;
+      for (int64_t ow = ec0; ow < ec0 + Q; ++ow) {
+        const T* gy = dy_row + (ow - ec0) * CM;
+        for (int64_t kx = 0; kx < KW; ++kx) {
+          const int64_t iw = ow * g.w.stride - g.w.pad_before + kx * g.w.dilation;
+          if (iw < iw0 || iw >= iw1) continue;
+          const T* f = filter + (ky * KW + kx) * CM;
+          T* di = d + iw * C;
+          if (M == 1) {
+            for (int64_t c = 0; c < C; ++c) di[c] += gy[c] * f[c];
+          } else {
+            for (int64_t c = 0; c < C; ++c) {
+              T acc = di[c];
+              for (int64_t m = 0; m < M; ++m) acc += gy[c * M + m] * f[c * M + m];
+              di[c] = acc;
             }
           }
         }
       }
     }
+  }
+}
+
+// dx[N, H, W, C] from dy[N, OH, OW, C*M] and the dense filter [KH, KW, C, M], by input rows.
+template <class T>
+void depthwise_input_dense(const ConvGeometry& g, const T* filter, const T* dy, T* dx) {
+  const int64_t H = g.h.in, OH = g.h.out, OW = g.w.out, CM = g.mid_channels();
+  const int64_t per_row = work_of({g.h.kernel, OW, g.w.kernel, CM}) / std::max<int64_t>(1, g.h.stride);
+  parallel_for(g.batch * H, per_row, [&](int64_t b, int64_t e) {
+    for (int64_t row = b; row < e; ++row) {
+      const int64_t n = row / H, ih = row % H;
+      depthwise_input_rows(g, filter, dy + n * OH * OW * CM, n, 0, OH, 0, OW, ih, ih + 1, 0, g.w.in, dx);
+    }
   });
+}
+
+// acc[KH, KW, C, M] += x under each tap of output pixel (n, oh, ow) times its gradient gy[C*M].
+template <class T>
+inline void depthwise_filter_pixel(const ConvGeometry& g, const T* x, int64_t n, int64_t oh, int64_t ow, const T* gy,
+                                   T* acc) {
+  const int64_t H = g.h.in, W = g.w.in, C = g.in_channels, M = g.multiplier, CM = C * M;
+  const int64_t KH = g.h.kernel, KW = g.w.kernel;
+  for (int64_t ky = 0; ky < KH; ++ky) {
+    const int64_t ih = oh * g.h.stride - g.h.pad_before + ky * g.h.dilation;
+    if (ih < 0 || ih >= H) continue;
+    for (int64_t kx = 0; kx < KW; ++kx) {
+      const int64_t iw = ow * g.w.stride - g.w.pad_before + kx * g.w.dilation;
+      if (iw < 0 || iw >= W) continue;
+      const T* xi = x + ((n * H + ih) * W + iw) * C;
+      T* a = acc + (ky * KW + kx) * CM;
+      if (M == 1) {
+        for (int64_t c = 0; c < C; ++c) a[c] += xi[c] * gy[c];
+      } else {
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t m = 0; m < M; ++m) a[c * M + m] += xi[c] * gy[c * M + m];
+      }
+    }
+  }
 }
 
 // df[KH, KW, C, M] (dense) = sum over output pixels of x under each tap times dy.
 template <class T>
 void depthwise_filter_dense(const ConvGeometry& g, const T* x, const T* dy, T* df) {
-  const int64_t H = g.h.in, W = g.w.in, C = g.in_channels, CM = g.mid_channels(), M = g.multiplier;
-  const int64_t OH = g.h.out, OW = g.w.out, KH = g.h.kernel, KW = g.w.kernel, FS = g.taps() * CM;
+  const int64_t CM = g.mid_channels(), OH = g.h.out, OW = g.w.out, FS = g.taps() * CM;
   const int64_t P = g.batch * OH * OW;
   if (P == 0) {
     std::fill(df, df + FS, T(0));
@@ -151,27 +194,10 @@ void depthwise_filter_dense(const ConvGeometry& g, const T* x, const T* dy, T* d
   parallel_for(parts, work_of({(tiles + parts - 1) / parts, kReduceTile, FS}), [&](int64_t b, int64_t e) {
     for (int64_t part = b; part < e; ++part) {
       T* acc = partials.data() + part * FS;
+      std::fill(acc, acc + FS, T(0));
       const int64_t p_end = std::min(P, tiles * (part + 1) / parts * kReduceTile);
-      for (int64_t p = tiles * part / parts * kReduceTile; p < p_end; ++p) {
-        const int64_t ow = p % OW, oh = (p / OW) % OH, n = p / (OW * OH);
-        const T* gy = dy + p * CM;
-        for (int64_t ky = 0; ky < KH; ++ky) {
-          const int64_t ih = oh * g.h.stride - g.h.pad_before + ky * g.h.dilation;
-          if (ih < 0 || ih >= H) continue;
-          for (int64_t kx = 0; kx < KW; ++kx) {
-            const int64_t iw = ow * g.w.stride - g.w.pad_before + kx * g.w.dilation;
-            if (iw < 0 || iw >= W) continue;
-            const T* xi = x + ((n * H + ih) * W + iw) * C;
-            T* a = acc + (ky * KW + kx) * CM;
-            if (M == 1) {
-              for (int64_t c = 0; c < C; ++c) a[c] += xi[c] * gy[c];
-            } else {
-              for (int64_t c = 0; c < C; ++c)
-                for (int64_t m = 0; m < M; ++m) a[c * M + m] += xi[c] * gy[c * M + m];
-            }
-          }
-        }
-      }
+      for (int64_t p = tiles * part / parts * kReduceTile; p < p_end; ++p)
+        depthwise_filter_pixel(g, x, p / (OW * OH), (p / OW) % OH, p % OW, dy + p * CM, acc);
     }
   });
   sum_parts(partials.data(), parts, FS, df);
@@ -472,99 +498,141 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
       backward[gi] = pack_gemm<T>(k, 1, og, kg, pwt.data() + gi * og * kg, kg, 1, Tensor<const T>());
   }
   const std::vector<T> zero = make_buffer<T>("the zero row", zero_length(g));
-  // d(loss)/d(depthwise output before its bias and activation), [P, C*M]: the input and
-  // depthwise-filter gradients are the depthwise backprops of it.
-  std::vector<T> dmid = make_buffer<T>("the gradient of the depthwise output", P * CM);
-  // Per part: the [O, kg] transposed pointwise filter, [O] bias and [C*M] depthwise bias partial
-  // gradients.
-  const int64_t FS = kg * O + O + CM;
-  const int64_t tiles = (P + kReduceTile - 1) / kReduceTile;
-  const int64_t parts = reduction_parts(std::max<int64_t>(tiles, 1), FS);
-  std::vector<T> partials = make_buffer<T>("the partial separable gradients", parts * FS);
+  const std::vector<T> dw_dense =
+      grads.input.data ? dense_copy(depthwise_filter, "the depthwise filter") : std::vector<T>();
   const kernels::Activation<T> none;
-  const size_t packed_size = kernels::gemm_packed_size(kReduceTile, static_cast<size_t>(kg), k.gemm_nr);
-  const int64_t tile_work = work_of({kReduceTile, CM, g.taps() + 3 * og});
-  parallel_for(parts, work_of({(tiles + parts - 1) / parts, tile_work}), [&](int64_t b, int64_t e) {
-    DwScratch<T> s;
-    std::vector<T> mid = make_buffer<T>("the separable backprop tile", kReduceTile * CM);
-    std::vector<T> act_mid = make_buffer<T>("the separable backprop tile", act1 != Activation::kNone ? kReduceTile * CM : 0);
-    std::vector<T> dmid_act = make_buffer<T>("the separable backprop tile", kReduceTile * CM);
-    std::vector<T> z = make_buffer<T>("the separable backprop tile", act2 != Activation::kNone ? kReduceTile * O : 0);
-    std::vector<T> dzt = make_buffer<T>("the separable backprop tile", O * kReduceTile);
-    std::vector<T> packed = make_buffer<T>("the separable backprop packed tile", static_cast<int64_t>(packed_size));
-    std::vector<T> tmp = make_buffer<T>("the separable backprop tile", og * kg);
-    for (int64_t part = b; part < e; ++part) {
-      T* dpw = partials.data() + part * FS;
-      T* db = dpw + kg * O;
-      T* ddb = db + O;
-      std::fill(dpw, dpw + FS, T(0));
-      const int64_t t_end = tiles * (part + 1) / parts;
-      for (int64_t t = tiles * part / parts; t < t_end; ++t) {
-        const int64_t p0 = t * kReduceTile, cnt = std::min(kReduceTile, P - p0);
-        // The forward pass of the tile: D = depthwise + bias, A = act1(D).
-        depthwise_pixels(g, k, x.data, zero.data(), dw, none, p0, cnt, mid.data(), s);
-        const T* a = mid.data();
-        if (act1 != Activation::kNone) {
-          for (int64_t j = 0; j < cnt * CM; ++j) act_mid[j] = activate(act1, mid[j]);
-          a = act_mid.data();
-        }
-        // dZ = dY where act2 passes it (Z = A x PW + bias recomputed), else 0.
-        const T* dz = dy.data + p0 * O;
-        if (act2 != Activation::kNone) {
-          run_gemm(k, forward, G, kg, og, cnt, a, CM, z.data(), O, none);
-          for (int64_t j = 0; j < cnt * O; ++j) z[j] = passes(act2, z[j]) ? dz[j] : T(0);
-          dz = z.data();
-        }
-        // Bias gradient; the pointwise filter's, transposed per group: dPW_g^T [og, kg] +=
-        // dZ_g^T [og, tile] x A_g [tile, kg] (A packed as the GEMM's B operand).
-        for (int64_t q = 0; q < cnt; ++q) {
-          const T* dzq = dz + q * O;
-          for (int64_t o = 0; o < O; ++o) db[o] += dzq[o];
-          for (int64_t o = 0; o < O; ++o) dzt[o * cnt + q] = dzq[o];
-        }
-        for (int64_t gi = 0; gi < G; ++gi) {
-          k.gemm_pack(static_cast<size_t>(cnt), static_cast<size_t>(kg), a + gi * kg, static_cast<size_t>(CM), nullptr,
-                      packed.data());
-          k.gemm(static_cast<size_t>(og), static_cast<size_t>(kg), static_cast<size_t>(cnt), dzt.data() + gi * og * cnt,
-                 static_cast<size_t>(cnt), packed.data(), tmp.data(), static_cast<size_t>(kg), none);
-          T* acc = dpw + gi * og * kg;
-          for (int64_t j = 0; j < og * kg; ++j) acc[j] += tmp[j];
-        }
-        // dA = dZ x PW^T per group, then dD = dA where act1 passes it.
-        for (int64_t gi = 0; gi < G; ++gi)
-          run_gemm(k, backward[gi], 1, og, kg, cnt, dz + gi * og, O, dmid_act.data() + gi * kg, CM, none);
-        T* dd = dmid.data() + p0 * CM;
-        for (int64_t q = 0; q < cnt; ++q)
-          for (int64_t j = 0; j < CM; ++j) {
-            const T v = passes(act1, mid[q * CM + j]) ? dmid_act[q * CM + j] : T(0);
-            dd[q * CM + j] = v;
-            ddb[j] += v;
-          }
-      }
-    }
-  });
+  const int64_t OH = g.h.out, OW = g.w.out, H = g.h.in, W = g.w.in, taps = g.taps();
+  // Per part: the [O, kg] transposed pointwise filter, [O] bias, [C*M] depthwise bias and
+  // [KH, KW, C, M] depthwise filter partial gradients.
+  const int64_t FS = O * kg + O + CM + taps * CM;
   std::vector<T> sums = make_buffer<T>("the separable gradients", FS);
-  sum_parts(partials.data(), parts, FS, sums.data());
+  std::optional<DenseOutput<T>> dx_out;
+  if (grads.input.data) dx_out.emplace(grads.input, p.layout);
+  if (P == 0) {
+    if (dx_out) std::fill(dx_out->data, dx_out->data + g.batch * H * W * C, T(0));
+  } else {
+    // Units of output pixels: a band of `br` rows and `bc` columns of one image (about 1024 pixels;
+    // whole rows unless they are long), set by the problem alone. A unit owns its output pixels (for
+    // the sums over pixels) and the input pixels from its first output pixel's window origin to the
+    // next unit's (for the input gradient); it recomputes the forward pass and the gradient of the
+    // depthwise output on its own pixels plus the halo of rows and columns its input pixels need, in
+    // per-thread buffers: nothing of the size of the intermediate tensor is allocated.
+    const int64_t bc = std::min<int64_t>(OW, 512);
+    const int64_t br = std::max<int64_t>(1, std::min<int64_t>(OH, 1024 / bc));
+    const int64_t nrb = (OH + br - 1) / br, ncb = (OW + bc - 1) / bc, units = g.batch * nrb * ncb;
+    const int64_t parts = reduction_parts(units, FS);
+    std::vector<T> partials = make_buffer<T>("the partial separable gradients", parts * FS);
+    // Input pixels [lo, hi) along an axis owned by band b of `bands` (output indices [o0, o1)), and
+    // the output indices [e0, e1) that reach them, widened to hold [o0, o1).
+    auto span = [](const AxisGeometry& a, int64_t b, int64_t bands, int64_t o0, int64_t o1, int64_t* lo, int64_t* hi,
+                   int64_t* e0, int64_t* e1) {
+      *lo = b == 0 ? 0 : std::min(a.in, std::max<int64_t>(0, o0 * a.stride - a.pad_before));
+      *hi = b == bands - 1 ? a.in : std::min(a.in, std::max<int64_t>(0, o1 * a.stride - a.pad_before));
+      *e0 = o0, *e1 = o1;
+      if (*hi > *lo) {
+        const int64_t first = *lo + a.pad_before - (a.kernel - 1) * a.dilation;  // o * stride >= first
+        const int64_t need0 = first <= 0 ? 0 : (first + a.stride - 1) / a.stride;
+        const int64_t need1 = std::min(a.out, (*hi - 1 + a.pad_before) / a.stride + 1);
+        *e0 = std::min(*e0, need0), *e1 = std::max(*e1, need1);
+      }
+    };
+    const size_t packed_size = kernels::gemm_packed_size(kReduceTile, static_cast<size_t>(kg), k.gemm_nr);
+    const int64_t unit_work = work_of({br * bc, CM, taps + 3 * og});
+    parallel_for(parts, work_of({(units + parts - 1) / parts, unit_work}), [&](int64_t b, int64_t e) {
+      DwScratch<T> s;
+      std::vector<T> mid, act_mid, dz, dd;
+      std::vector<T> dzt = make_buffer<T>("the separable backprop tile", O * kReduceTile);
+      std::vector<T> atile = make_buffer<T>("the separable backprop tile", kReduceTile * CM);
+      std::vector<T> packed = make_buffer<T>("the separable backprop packed tile", static_cast<int64_t>(packed_size));
+      std::vector<T> tmp = make_buffer<T>("the separable backprop tile", og * kg);
+      std::vector<int64_t> owned;
+      for (int64_t part = b; part < e; ++part) {
+        T* dpw = partials.data() + part * FS;
+        T* db = dpw + O * kg;
+        T* ddb = db + O;
+        T* ddf = ddb + CM;
+        std::fill(dpw, dpw + FS, T(0));
+        const int64_t u_end = units * (part + 1) / parts;
+        for (int64_t u = units * part / parts; u < u_end; ++u) {
+          const int64_t n = u / (nrb * ncb), rb = (u / ncb) % nrb, cb = u % ncb;
+          const int64_t r0 = rb * br, r1 = std::min(OH, r0 + br), c0 = cb * bc, c1 = std::min(OW, c0 + bc);
+          int64_t ih0, ih1, er0, er1, iw0, iw1, ec0, ec1;
+          span(g.h, rb, nrb, r0, r1, &ih0, &ih1, &er0, &er1);
+          span(g.w, cb, ncb, c0, c1, &iw0, &iw1, &ec0, &ec1);
+          const int64_t R = er1 - er0, Q = ec1 - ec0, RP = R * Q;
+          mid.resize(static_cast<size_t>(RP * CM));
+          dz.resize(static_cast<size_t>(RP * O));
+          dd.resize(static_cast<size_t>(RP * CM));
+          // The forward pass: D = depthwise + bias, A = act1(D); Z = A x PW + bias only where act2
+          // needs it. dZ = dY where act2 passes it.
+          for (int64_t i = 0; i < R; ++i)
+            depthwise_pixels(g, k, x.data, zero.data(), dw, none, (n * OH + er0 + i) * OW + ec0, Q,
+                             mid.data() + i * Q * CM, s);
+          const T* a = mid.data();
+          if (act1 != Activation::kNone) {
+            act_mid.resize(static_cast<size_t>(RP * CM));
+            for (int64_t j = 0; j < RP * CM; ++j) act_mid[j] = activate(act1, mid[j]);
+            a = act_mid.data();
+          }
+          if (act2 != Activation::kNone) run_gemm(k, forward, G, kg, og, RP, a, CM, dz.data(), O, none);
+          for (int64_t i = 0; i < R; ++i) {
+            const T* src = dy.data + ((n * OH + er0 + i) * OW + ec0) * O;
+            T* dst = dz.data() + i * Q * O;
+            if (act2 == Activation::kNone) std::copy(src, src + Q * O, dst);
+            else
+              for (int64_t j = 0; j < Q * O; ++j) dst[j] = passes(act2, dst[j]) ? src[j] : T(0);
+          }
+          // dA = dZ x PW^T per group, then dD = dA where act1 passes it.
+          for (int64_t gi = 0; gi < G; ++gi)
+            run_gemm(k, backward[gi], 1, og, kg, RP, dz.data() + gi * og, O, dd.data() + gi * kg, CM, none);
+          for (int64_t j = 0; j < RP * CM; ++j)
+            if (!passes(act1, mid[j])) dd[j] = T(0);
+          // Sums over the unit's own pixels, in order: biases, the depthwise filter, and the
+          // pointwise filter in tiles, transposed per group: dPW_g^T [og, kg] += dZ_g^T x A_g.
+          owned.clear();
+          for (int64_t oh = r0; oh < r1; ++oh)
+            for (int64_t ow = c0; ow < c1; ++ow) owned.push_back((oh - er0) * Q + (ow - ec0));
+          for (int64_t t0 = 0; t0 < static_cast<int64_t>(owned.size()); t0 += kReduceTile) {
+            const int64_t cnt = std::min<int64_t>(kReduceTile, static_cast<int64_t>(owned.size()) - t0);
+            for (int64_t q = 0; q < cnt; ++q) {
+              const int64_t r = owned[t0 + q];
+              const T* dzq = dz.data() + r * O;
+              const T* ddq = dd.data() + r * CM;
+              for (int64_t o = 0; o < O; ++o) db[o] += dzq[o];
+              for (int64_t j = 0; j < CM; ++j) ddb[j] += ddq[j];
+              for (int64_t o = 0; o < O; ++o) dzt[o * cnt + q] = dzq[o];
+              std::copy(a + r * CM, a + (r + 1) * CM, atile.data() + q * CM);
+              depthwise_filter_pixel(g, x.data, n, er0 + r / Q, ec0 + r % Q, ddq, ddf);
+            }
+            for (int64_t gi = 0; gi < G; ++gi) {
+              k.gemm_pack(static_cast<size_t>(cnt), static_cast<size_t>(kg), atile.data() + gi * kg,
+                          static_cast<size_t>(CM), nullptr, packed.data());
+              k.gemm(static_cast<size_t>(og), static_cast<size_t>(kg), static_cast<size_t>(cnt),
+                     dzt.data() + gi * og * cnt, static_cast<size_t>(cnt), packed.data(), tmp.data(),
+                     static_cast<size_t>(kg), none);
+              T* acc = dpw + gi * og * kg;
+              for (int64_t j = 0; j < og * kg; ++j) acc[j] += tmp[j];
+            }
+          }
+          // The input gradient of the unit's input pixels, from the rows and columns of dD that
+          // reach them (depthwise_input_rows' order: the same bits as the unfused op).
+          if (dx_out)
+            depthwise_input_rows(g, dw_dense.data(), dd.data(), n, er0, R, ec0, Q, ih0, ih1, iw0, iw1, dx_out->data);
+        }
+      }
+    });
+    sum_parts(partials.data(), parts, FS, sums.data());
+  }
   if (grads.pointwise_filter.data) {
     std::vector<T> dpw = make_buffer<T>("the pointwise filter gradient", kg * O);
     for (int64_t o = 0; o < O; ++o)
       for (int64_t kk = 0; kk < kg; ++kk) dpw[kk * O + o] = sums[o * kg + kk];
     write_strided(dpw.data(), grads.pointwise_filter);
   }
-  if (grads.bias.data) write_strided(sums.data() + kg * O, grads.bias);
-  if (grads.depthwise_bias.data) write_strided(sums.data() + kg * O + O, grads.depthwise_bias);
-  if (grads.depthwise_filter.data) {
-    std::vector<T> df = make_buffer<T>("the depthwise filter gradient", g.taps() * CM);
-    depthwise_filter_dense(g, x.data, dmid.data(), df.data());
-    write_strided(df.data(), grads.depthwise_filter);
-  }
-  if (grads.input.data) {
-    const std::vector<T> f = dense_copy(depthwise_filter, "the depthwise filter");
-    DenseOutput<T> dx(grads.input, p.layout);
-    depthwise_input_dense(g, f.data(), dmid.data(), dx.data);
-    dx.finish();
-  }
-  (void)C;
+  if (grads.bias.data) write_strided(sums.data() + O * kg, grads.bias);
+  if (grads.depthwise_bias.data) write_strided(sums.data() + O * kg + O, grads.depthwise_bias);
+  if (grads.depthwise_filter.data) write_strided(sums.data() + O * kg + O + CM, grads.depthwise_filter);
+  if (dx_out) dx_out->finish();
 }
 
 #define SEPCPP_INSTANTIATE(T)                                                                                    \

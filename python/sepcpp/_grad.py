@@ -284,7 +284,8 @@ def separable_conv2d_backprop(input, depthwise_filter, pointwise_filter, out_bac
     """Gradients of :func:`separable_conv2d` (with its biases and activations) with respect to every
     operand, in one fused pass.
 
-    The forward pass is recomputed tile by tile to apply the activations' gradients, TensorFlow's:
+    The forward pass is recomputed band by band (neither the intermediate tensor nor its gradient is
+    stored whole) to apply the activations' gradients, TensorFlow's:
     relu passes the gradient where its input is > 0, relu6 where it is in (0, 6).
 
     Parameters

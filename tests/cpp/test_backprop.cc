@@ -351,6 +351,12 @@ int main() {
       {1, 7, 7, 17, 2, 3, 1, 1, 2, 2, Padding::kExplicit, 1, 0, 2, 3, 1, 9, 1, Activation::kNone, Activation::kRelu, false, true},
       {2, 5, 11, 4, 1, 1, 2, 2, 1, 1, Padding::kSame, 0, 0, 0, 0, 3, 6, 3, Activation::kRelu, Activation::kNone, true, true},
       {1, 1, 40, 8, 1, 5, 1, 1, 1, 3, Padding::kExplicit, 0, 0, 12, 0, 1, 8, 4, Activation::kNone, Activation::kNone, false, true},
+      // More than 1024 output pixels per image: the separable gradient's units are bands of rows
+      // (or, past 512 columns, of columns) with halos; stride and dilation across band edges.
+      {1, 70, 33, 3, 3, 3, 1, 1, 1, 1, Padding::kSame, 0, 0, 0, 0, 2, 4, 2, Activation::kRelu, Activation::kRelu6, true, true},
+      {2, 141, 50, 2, 3, 2, 2, 2, 2, 3, Padding::kSame, 0, 0, 0, 0, 1, 3, 1, Activation::kRelu6, Activation::kNone, false, true},
+      {1, 1, 1500, 3, 1, 5, 1, 1, 1, 3, Padding::kExplicit, 0, 0, 12, 0, 2, 4, 1, Activation::kNone, Activation::kRelu, true, false},
+      {1, 3, 1100, 2, 3, 4, 1, 3, 1, 2, Padding::kExplicit, 2, 1, 3, 5, 1, 2, 1, Activation::kRelu, Activation::kRelu, true, true},
       // Enough pixels for several reduction parts and threads.
       {3, 20, 19, 16, 3, 3, 1, 1, 1, 1, Padding::kSame, 0, 0, 0, 0, 2, 24, 2, Activation::kRelu6, Activation::kRelu, true, true},
   };

@@ -155,12 +155,33 @@ def test_separable_gradients_match_reference(rng, case, layout, dtype):
                 assert_close(g, w, dtype, reduction=1000, what=f"separable {name} gradient, {level}")
 
 
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
+def test_separable_gradients_across_unit_edges(rng, layout):
+    # More than 1024 output pixels per image (and rows past 512 columns): the fused pass cuts the
+    # image into bands with halos; strides, dilations and explicit padding straddle their edges.
+    dtype = F64
+    for (h, w, kh, kw, s, d, pad) in [(70, 33, 3, 3, 1, 1, "SAME"), (141, 50, 3, 2, 2, (2, 3), "SAME"),
+                                      (3, 1100, 3, 4, (1, 3), (1, 2), [(2, 1), (3, 5)])]:
+        c, m, o = 2, 2, 4
+        xs, dys, s, d, pad_arg, _ = _shapes((h, w, kh, kw, s, d, pad), layout, c, o, n=1)
+        x = _rand(rng, xs, dtype, 2.0)
+        dy = _rand(rng, dys, dtype)
+        fd = _rand(rng, (kh, kw, c, m), dtype)
+        fp = _rand(rng, (1, 1, c * m // 2, o), dtype)
+        kwargs = {"depthwise_bias": _rand(rng, (c * m,), dtype), "depthwise_activation": "relu",
+                  "bias": _rand(rng, (o,), dtype), "activation": "relu6"}
+        want = rb.separable(x, fd, fp, 2, dy, s, pad_arg, layout, d, **kwargs)
+        got = sepcpp.super_separable_conv2d_backprop(x, fd, fp, 2, dy, s, pad_arg, layout, d, **kwargs)
+        for name, g, wv in zip(got._fields, got, want):
+            assert_close(g, wv, dtype, reduction=1000, what=f"{(h, w)} separable {name} gradient")
+
+
 # ---------------------------------------------------------------------------------------------
 # 1-D forms (CAUSAL included) against the reference of their 2-D lift
 # ---------------------------------------------------------------------------------------------
 
 GEOMETRIES_1D = [(11, 3, 1, 1, "CAUSAL"), (12, 4, 2, 2, "CAUSAL"), (9, 3, 3, 2, "SAME"), (10, 2, 2, 1, "VALID"),
-                 (8, 3, 1, 3, [(2, 1)])]
+                 (8, 3, 1, 3, [(2, 1)]), (1300, 5, 1, 4, "CAUSAL")]
 
 
 def _lift_1d(w, k, s, d, pad, layout):
@@ -242,6 +263,8 @@ def test_bitwise_identical_for_1_2_3_threads(rng, restore_threads):
     dy_d = _rand(rng, (2, 23, 21, 32), dtype)
     dy = _rand(rng, (2, 23, 21, 24), dtype)
     xs = (2, 23, 21, 16)
+    big = _rand(rng, (3, 50, 45, 4), dtype)
+    big_dy = _rand(rng, (3, 50, 45, 6), dtype)
 
     def run_all():
         return [
@@ -253,6 +276,9 @@ def test_bitwise_identical_for_1_2_3_threads(rng, restore_threads):
                                               depthwise_activation="relu6", bias=fp[0, 0, 0], activation="relu"),
             *sepcpp.super_separable_conv2d_backprop(x, fd, fp[:, :, :8], 4, dy, 1, pad, dilations=2,
                                                     activation="relu6"),
+            # Several bands of rows per image (units of the fused pass), across parts and threads.
+            *sepcpp.separable_conv2d_backprop(big, fd[:, :, :4], fp[:, :, :8, :6], big_dy, 1, pad,
+                                              depthwise_activation="relu", bias=fp[0, 0, 0, :6]),
         ]
 
     for level in ISAS:

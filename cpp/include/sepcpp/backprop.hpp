@@ -51,8 +51,8 @@ struct SeparableGradients {
   Tensor<T> input, depthwise_filter, pointwise_filter, depthwise_bias, bias;
 };
 
-// The forward pass is recomputed tile by tile (the depthwise intermediate is never stored whole)
-// to apply the activations' gradients: relu passes the gradient where its input x > 0, relu6 where
+// Fused: the forward pass and the gradient of the depthwise output are recomputed band by band
+// (neither is ever stored whole) to apply the activations' gradients: relu passes the gradient where its input x > 0, relu6 where
 // 0 < x < 6 (TensorFlow's rules).
 template <class T>
 void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const T>& depthwise_filter,
