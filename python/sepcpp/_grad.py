@@ -92,6 +92,14 @@ def _renamed(e: ValueError, op: str, wrt: str = "") -> ValueError:
     return ValueError(msg)
 
 
+def _same_dtype(x: Any, name: str, dy: np.ndarray) -> np.ndarray:
+    """`x` in out_backprop's dtype (which sets the op's dtype), as _operand does for the input's."""
+    try:
+        return _operand(x, name, dy.dtype)
+    except TypeError as e:
+        raise TypeError(str(e).replace("the input's dtype", "out_backprop's dtype")) from None
+
+
 def _backprop_2d(op, kind, wrt, operand, sizes, out_backprop, strides, padding, data_format, dilations, op2d=None):
     layout = _layout(data_format, ("NHWC", "NCHW"))
     name = "input_sizes" if wrt == "input" else "filter_sizes"
@@ -99,7 +107,7 @@ def _backprop_2d(op, kind, wrt, operand, sizes, out_backprop, strides, padding, 
     dy = _float_array(out_backprop, "out_backprop")
     _check_rank(dy, "out_backprop", 4, layout)
     fname = ("filter" if kind == "depthwise" else "filters") if wrt == "input" else "input"
-    a = _operand(operand, fname, dy.dtype)
+    a = _same_dtype(operand, fname, dy)
     _check_rank(a, fname, 4, layout if wrt == "filter" else "[kh, kw, C, M]" if kind == "depthwise" else
                 "[kh, kw, C, O]")
     pad = padding if op2d else _padding_2d(padding, layout)
@@ -370,7 +378,7 @@ def _backprop_1d(op, kind, wrt, operand, sizes, out_backprop, stride, padding, d
     dy = _float_array(out_backprop, "out_backprop")
     _check_rank(dy, "out_backprop", 3, layout)
     fname = ("filter" if kind == "depthwise" else "filters") if wrt == "input" else "input"
-    a = _operand(operand, fname, dy.dtype)
+    a = _same_dtype(operand, fname, dy)
     _check_rank(a, fname, 3, layout if wrt == "filter" else "[k, C, M]" if kind == "depthwise" else "[k, C, O]")
     s = _spatial_1d(stride, "stride", layout)
     d = _spatial_1d(dilations, "dilations", layout)
