@@ -191,8 +191,9 @@ def depthwise_conv2d_backprop_filter(input, filter_sizes, out_backprop, strides,
 
 def conv2d_backprop_input(input_sizes, filters, out_backprop, strides, padding, data_format="NHWC",
                           dilations=None):
-    """Gradient of :func:`conv2d` with respect to its input, as ``tf.nn.conv2d_backprop_input``
-    (``tf.nn.conv2d_transpose`` with the output shape given first).
+    """Gradient of :func:`conv2d` with respect to its input, as
+    ``tf.compat.v1.nn.conv2d_backprop_input`` (``tf.nn.conv2d_transpose`` with the output shape given
+    first).
 
     Parameters
     ----------
@@ -224,7 +225,8 @@ def conv2d_backprop_input(input_sizes, filters, out_backprop, strides, padding, 
 
 def conv2d_backprop_filter(input, filter_sizes, out_backprop, strides, padding, data_format="NHWC",
                            dilations=None):
-    """Gradient of :func:`conv2d` with respect to its filters, as ``tf.nn.conv2d_backprop_filter``.
+    """Gradient of :func:`conv2d` with respect to its filters, as
+    ``tf.compat.v1.nn.conv2d_backprop_filter``.
 
     Parameters
     ----------
