@@ -517,8 +517,11 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
     // next unit's (for the input gradient); it recomputes the forward pass and the gradient of the
     // depthwise output on its own pixels plus the halo of rows and columns its input pixels need, in
     // per-thread buffers: nothing of the size of the intermediate tensor is allocated.
-    const int64_t bc = std::min<int64_t>(OW, 512);
-    const int64_t br = std::max<int64_t>(1, std::min<int64_t>(OH, 1024 / bc));
+    // (At least 4 halos wide, so that the recomputed halo stays a small share of a unit's work.)
+    const int64_t halo_r = std::min(OH, (g.h.kernel - 1) * g.h.dilation / g.h.stride + 1);
+    const int64_t halo_c = std::min(OW, (g.w.kernel - 1) * g.w.dilation / g.w.stride + 1);
+    const int64_t bc = std::min<int64_t>(OW, std::max<int64_t>(512, 4 * halo_c));
+    const int64_t br = std::max<int64_t>(1, std::min<int64_t>(OH, std::max<int64_t>(1024 / bc, 4 * halo_r)));
     const int64_t nrb = (OH + br - 1) / br, ncb = (OW + bc - 1) / bc, units = g.batch * nrb * ncb;
     const int64_t parts = reduction_parts(units, FS);
     std::vector<T> partials = make_buffer<T>("the partial separable gradients", parts * FS);
