@@ -286,8 +286,10 @@ void conv_filter_dense(const ConvGeometry& g, const kernels::TypedKernels<T>& k,
             for (int64_t kx = 0; kx < KW; ++kx) {
               const int64_t iw = ow * g.w.stride - g.w.pad_before + kx * g.w.dilation;
               T* dst = cols.data() + q * K + (ky * KW + kx) * C;
-              if (ih < 0 || ih >= H || iw < 0 || iw >= W) std::fill(dst, dst + C, T(0));
-              else std::copy(x + ((n * H + ih) * W + iw) * C, x + ((n * H + ih) * W + iw + 1) * C, dst);
+              if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+                std::fill(dst, dst + C, T(0));
+              else
+                std::copy(x + ((n * H + ih) * W + iw) * C, x + ((n * H + ih) * W + iw + 1) * C, dst);
             }
           }
           const T* src = dy + p * O;
@@ -313,8 +315,7 @@ std::string prefixed(const char* op, const std::string& msg) { return std::strin
 
 void check_sizes(const char* op, const char* name, const int64_t* sizes) {
   for (int i = 0; i < 4; ++i)
-    if (sizes[i] < 0)
-      fail(prefixed(op, std::string(name) + " must be non-negative, got " + shape_string(sizes, 4)));
+    if (sizes[i] < 0) fail(prefixed(op, std::string(name) + " must be non-negative, got " + shape_string(sizes, 4)));
   checked_product(name, sizes, 4);
 }
 
@@ -326,7 +327,8 @@ void check_shape(const char* op, const char* name, const Tensor<T>& t, const int
   if (!ok)
     fail(prefixed(op, std::string(name) + " must have shape " + shape_string(want, ndim) + why + ", got shape " +
                           shape_string(t.shape, t.ndim)));
-  if (!t.data && checked_product(name, want, ndim) > 0) fail(prefixed(op, std::string(name) + " has a null data pointer"));
+  if (!t.data && checked_product(name, want, ndim) > 0)
+    fail(prefixed(op, std::string(name) + " has a null data pointer"));
 }
 
 // The forward geometry, and out_backprop checked against its output shape.
@@ -411,12 +413,14 @@ void conv2d_backprop_input(const int64_t input_shape[4], const Tensor<const T>& 
 
 template <class T>
 void conv2d_backprop_filter(const Tensor<const T>& input, const int64_t filter_shape[4],
-                            const Tensor<const T>& out_backprop, const Tensor<T>& filter_grad, const ConvParams& params) {
+                            const Tensor<const T>& out_backprop, const Tensor<T>& filter_grad,
+                            const ConvParams& params) {
   const char* op = "conv2d_backprop_filter";
   const ConvParams p = plain<T>(params);
   check_sizes(op, "filter_sizes", filter_shape);
   check_rank(op, "input", input, 4);
-  const ConvGeometry g = backprop_geometry(op, OpKind::kConv, input.shape, filter_shape, 4, nullptr, 0, out_backprop, p);
+  const ConvGeometry g =
+      backprop_geometry(op, OpKind::kConv, input.shape, filter_shape, 4, nullptr, 0, out_backprop, p);
   check_shape(op, "the filter gradient", filter_grad, filter_shape, 4, " (filter_sizes)");
   const auto& k = kernels::active().get<T>();
   DenseInput<T> x(input, p.layout);
@@ -431,9 +435,12 @@ namespace {
 template <class T>
 inline bool passes(Activation a, T x) {
   switch (a) {
-    case Activation::kNone: return true;
-    case Activation::kRelu: return x > T(0);
-    case Activation::kRelu6: return x > T(0) && x < T(6);
+    case Activation::kNone:
+      return true;
+    case Activation::kRelu:
+      return x > T(0);
+    case Activation::kRelu6:
+      return x > T(0) && x < T(6);
   }
   return true;
 }
@@ -441,9 +448,12 @@ inline bool passes(Activation a, T x) {
 template <class T>
 inline T activate(Activation a, T x) {
   switch (a) {
-    case Activation::kNone: return x;
-    case Activation::kRelu: return x > T(0) ? x : T(0);
-    case Activation::kRelu6: return x > T(0) ? (x < T(6) ? x : T(6)) : T(0);
+    case Activation::kNone:
+      return x;
+    case Activation::kRelu:
+      return x > T(0) ? x : T(0);
+    case Activation::kRelu6:
+      return x > T(0) ? (x < T(6) ? x : T(6)) : T(0);
   }
   return x;
 }
@@ -581,7 +591,8 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
           for (int64_t i = 0; i < R; ++i) {
             const T* src = dy.data + ((n * OH + er0 + i) * OW + ec0) * O;
             T* dst = dz.data() + i * Q * O;
-            if (act2 == Activation::kNone) std::copy(src, src + Q * O, dst);
+            if (act2 == Activation::kNone)
+              std::copy(src, src + Q * O, dst);
             else
               for (int64_t j = 0; j < Q * O; ++j) dst[j] = passes(act2, dst[j]) ? src[j] : T(0);
           }
@@ -638,15 +649,15 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
   if (dx_out) dx_out->finish();
 }
 
-#define SEPCPP_INSTANTIATE(T)                                                                                    \
-  template void depthwise_conv2d_backprop_input<T>(const int64_t*, const Tensor<const T>&, const Tensor<const T>&, \
-                                                   const Tensor<T>&, const ConvParams&);                          \
-  template void depthwise_conv2d_backprop_filter<T>(const Tensor<const T>&, const int64_t*, const Tensor<const T>&, \
-                                                    const Tensor<T>&, const ConvParams&);                          \
-  template void conv2d_backprop_input<T>(const int64_t*, const Tensor<const T>&, const Tensor<const T>&,           \
-                                         const Tensor<T>&, const ConvParams&);                                    \
-  template void conv2d_backprop_filter<T>(const Tensor<const T>&, const int64_t*, const Tensor<const T>&,          \
-                                          const Tensor<T>&, const ConvParams&);                                   \
+#define SEPCPP_INSTANTIATE(T)                                                                                        \
+  template void depthwise_conv2d_backprop_input<T>(const int64_t*, const Tensor<const T>&, const Tensor<const T>&,   \
+                                                   const Tensor<T>&, const ConvParams&);                             \
+  template void depthwise_conv2d_backprop_filter<T>(const Tensor<const T>&, const int64_t*, const Tensor<const T>&,  \
+                                                    const Tensor<T>&, const ConvParams&);                            \
+  template void conv2d_backprop_input<T>(const int64_t*, const Tensor<const T>&, const Tensor<const T>&,             \
+                                         const Tensor<T>&, const ConvParams&);                                       \
+  template void conv2d_backprop_filter<T>(const Tensor<const T>&, const int64_t*, const Tensor<const T>&,            \
+                                          const Tensor<T>&, const ConvParams&);                                      \
   template void separable_conv2d_backprop<T>(const Tensor<const T>&, const Tensor<const T>&, const Tensor<const T>&, \
                                              const Tensor<const T>&, const Tensor<const T>&, const Tensor<const T>&, \
                                              const SeparableGradients<T>&, const ConvParams&);

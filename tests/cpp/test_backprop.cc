@@ -99,8 +99,11 @@ template <class T>
 struct Act {
   std::vector<T> v;
   int64_t n, h, w, c;
-  Act(int64_t n_, int64_t h_, int64_t w_, int64_t c_) : v(static_cast<size_t>(n_ * h_ * w_ * c_)), n(n_), h(h_), w(w_), c(c_) {}
-  size_t at(int64_t a, int64_t y, int64_t x, int64_t ch) const { return static_cast<size_t>(((a * h + y) * w + x) * c + ch); }
+  Act(int64_t n_, int64_t h_, int64_t w_, int64_t c_)
+      : v(static_cast<size_t>(n_ * h_ * w_ * c_)), n(n_), h(h_), w(w_), c(c_) {}
+  size_t at(int64_t a, int64_t y, int64_t x, int64_t ch) const {
+    return static_cast<size_t>(((a * h + y) * w + x) * c + ch);
+  }
   template <class U>
   Tensor<U> view(U* data, Layout layout) const {
     Tensor<U> t;
@@ -211,7 +214,8 @@ void test_case(const Case& k, Layout layout, const std::string& name, std::mt199
   each_tap(k, g, [&](int64_t n, int64_t oh, int64_t ow, int64_t ky, int64_t kx, int64_t ih, int64_t iw) {
     const size_t p = static_cast<size_t>((n * g.oh + oh) * g.ow + ow);
     for (int64_t c = 0; c < C; ++c)
-      for (int64_t m = 0; m < M; ++m) mid[p * CM + c * M + m] += X(n, ih, iw, c) * fd[(ky * k.kw + kx) * CM + c * M + m];
+      for (int64_t m = 0; m < M; ++m)
+        mid[p * CM + c * M + m] += X(n, ih, iw, c) * fd[(ky * k.kw + kx) * CM + c * M + m];
   });
   std::vector<double> r_sx(x.v.size(), 0.0), r_sdf(fd.size(), 0.0), r_spf(fp.size(), 0.0), r_sbd(CM, 0.0), r_sb(O, 0.0);
   for (size_t p = 0; p < P; ++p) {
@@ -258,8 +262,8 @@ void test_case(const Case& k, Layout layout, const std::string& name, std::mt199
   for (int threads : {1, 2, 3}) {
     sepcpp::set_num_threads(threads);
     Act<T> dwx(k.n, k.h, k.w, C), cx(k.n, k.h, k.w, C), sx(k.n, k.h, k.w, C);
-    std::vector<T> dwf(fd.size(), nan), cf(fc.size(), nan), sdf(fd.size(), nan), spf(fp.size(), nan),
-        sbd(CM, nan), sb(O, nan);
+    std::vector<T> dwf(fd.size(), nan), cf(fc.size(), nan), sdf(fd.size(), nan), spf(fp.size(), nan), sbd(CM, nan),
+        sb(O, nan);
     for (auto* v : {&dwx.v, &cx.v, &sx.v}) std::fill(v->begin(), v->end(), nan);
     sepcpp::depthwise_conv2d_backprop_input<T>(in_shape, cdense(fd, {k.kh, k.kw, C, M}), dyd.cview(layout),
                                                dwx.mview(layout), prm);
@@ -267,8 +271,7 @@ void test_case(const Case& k, Layout layout, const std::string& name, std::mt199
                                                 dense(dwf, {k.kh, k.kw, C, M}), prm);
     sepcpp::conv2d_backprop_input<T>(in_shape, cdense(fc, {k.kh, k.kw, C, O}), dyc.cview(layout), cx.mview(layout),
                                      prm);
-    sepcpp::conv2d_backprop_filter<T>(x.cview(layout), fc_shape, dyc.cview(layout), dense(cf, {k.kh, k.kw, C, O}),
-                                      prm);
+    sepcpp::conv2d_backprop_filter<T>(x.cview(layout), fc_shape, dyc.cview(layout), dense(cf, {k.kh, k.kw, C, O}), prm);
     sepcpp::SeparableGradients<T> sg;
     sg.input = sx.mview(layout);
     sg.depthwise_filter = dense(sdf, {k.kh, k.kw, C, M});
@@ -317,19 +320,25 @@ void test_errors() {
     }
   };
   Act<float> gx(1, 5, 5, 3);
-  expect_throw([&] {
-    sepcpp::depthwise_conv2d_backprop_input<float>(in_shape, cdense(f, {3, 3, 3, 2}), cdense(dy, {1, 5, 5, 6}),
-                                                   dense(dx, {1, 5, 5, 2}), p);
-  }, "the input gradient", "wrong input gradient shape");
-  expect_throw([&] {
-    sepcpp::depthwise_conv2d_backprop_input<float>(in_shape, cdense(f, {3, 3, 3, 2}), cdense(dy, {1, 5, 6, 5}),
-                                                   gx.mview(Layout::kNHWC), p);
-  }, "out_backprop must have shape (1, 5, 5, 6)", "wrong out_backprop shape");
+  expect_throw(
+      [&] {
+        sepcpp::depthwise_conv2d_backprop_input<float>(in_shape, cdense(f, {3, 3, 3, 2}), cdense(dy, {1, 5, 5, 6}),
+                                                       dense(dx, {1, 5, 5, 2}), p);
+      },
+      "the input gradient", "wrong input gradient shape");
+  expect_throw(
+      [&] {
+        sepcpp::depthwise_conv2d_backprop_input<float>(in_shape, cdense(f, {3, 3, 3, 2}), cdense(dy, {1, 5, 6, 5}),
+                                                       gx.mview(Layout::kNHWC), p);
+      },
+      "out_backprop must have shape (1, 5, 5, 6)", "wrong out_backprop shape");
   const int64_t neg[4] = {1, -5, 5, 3};
-  expect_throw([&] {
-    sepcpp::conv2d_backprop_input<float>(neg, cdense(f, {3, 3, 3, 2}), cdense(dy, {1, 5, 5, 6}),
-                                         gx.mview(Layout::kNHWC), p);
-  }, "input_sizes", "negative input_sizes");
+  expect_throw(
+      [&] {
+        sepcpp::conv2d_backprop_input<float>(neg, cdense(f, {3, 3, 3, 2}), cdense(dy, {1, 5, 5, 6}),
+                                             gx.mview(Layout::kNHWC), p);
+      },
+      "input_sizes", "negative input_sizes");
 }
 
 bool isa_listed(const std::string& list, const std::string& isa) {
@@ -343,6 +352,7 @@ bool isa_listed(const std::string& list, const std::string& isa) {
 }  // namespace
 
 int main() {
+  // clang-format off
   const std::vector<Case> cases = {
       // n  h  w  c kh kw sh sw dh dw  pad               pt pb pl pr  m  o  g  dw_act             act                dwb   b
       {2, 7, 6, 3, 3, 3, 1, 1, 1, 1, Padding::kSame, 0, 0, 0, 0, 1, 4, 1, Activation::kNone, Activation::kNone, false, false},
@@ -360,6 +370,7 @@ int main() {
       // Enough pixels for several reduction parts and threads.
       {3, 20, 19, 16, 3, 3, 1, 1, 1, 1, Padding::kSame, 0, 0, 0, 0, 2, 24, 2, Activation::kRelu6, Activation::kRelu, true, true},
   };
+  // clang-format on
   int ran = 0;
   std::mt19937 rng(12345);
   for (const char* isa : {"scalar", "avx2", "avx512"}) {

@@ -34,8 +34,7 @@ void depthwise_conv2d_backprop_filter(const Tensor<const T>& input, const int64_
 // d(loss)/d(input) of conv2d, filters [KH, KW, C, O].
 template <class T>
 void conv2d_backprop_input(const int64_t input_shape[4], const Tensor<const T>& filters,
-                           const Tensor<const T>& out_backprop, const Tensor<T>& input_grad,
-                           const ConvParams& params);
+                           const Tensor<const T>& out_backprop, const Tensor<T>& input_grad, const ConvParams& params);
 
 // d(loss)/d(filters) of conv2d, filters of shape `filter_shape` [KH, KW, C, O].
 template <class T>
@@ -52,8 +51,8 @@ struct SeparableGradients {
 };
 
 // Fused: the forward pass and the gradient of the depthwise output are recomputed band by band
-// (neither is ever stored whole) to apply the activations' gradients: relu passes the gradient where its input x > 0, relu6 where
-// 0 < x < 6 (TensorFlow's rules).
+// (neither is ever stored whole) to apply the activations' gradients: relu passes the gradient where its input x > 0,
+// relu6 where 0 < x < 6 (TensorFlow's rules).
 template <class T>
 void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const T>& depthwise_filter,
                                const Tensor<const T>& pointwise_filter, const Tensor<const T>& depthwise_bias,
