@@ -481,3 +481,39 @@ def test_zero_sized_and_strided_operands(rng):
          sepcpp.conv2d_backprop_filter(np.ascontiguousarray(x), f.shape, np.ascontiguousarray(dy), 1, "SAME")),
     ):
         assert np.array_equal(got, want)
+
+
+# ---------------------------------------------------------------------------------------------
+# Python threads: concurrent calls (the binding releases the GIL) give the serial results
+# ---------------------------------------------------------------------------------------------
+
+def test_concurrent_python_threads_match_serial(rng, restore_threads):
+    import threading
+
+    x = _rand(rng, (4, 40, 40, 32), F32)
+    fd = _rand(rng, (5, 5, 32, 2), F32)
+    fp = _rand(rng, (1, 1, 64, 48), F32)
+    w = _rand(rng, (3, 3, 32, 48), F32)
+    dy = _rand(rng, (4, 40, 40, 48), F32)
+    dy_d = _rand(rng, (4, 40, 40, 64), F32)
+    calls = [
+        lambda: sepcpp.separable_conv2d_backprop(x, fd, fp, dy, 1, "SAME", depthwise_activation="relu6"),
+        lambda: (sepcpp.conv2d_backprop_input(x.shape, w, dy, 1, "SAME"),
+                 sepcpp.conv2d_backprop_filter(x, w.shape, dy, 1, "SAME")),
+        lambda: (sepcpp.depthwise_conv2d_backprop_input(x.shape, fd, dy_d, 1, "SAME"),
+                 sepcpp.depthwise_conv2d_backprop_filter(x, fd.shape, dy_d, 1, "SAME")),
+    ]
+    want = [c() for c in calls]
+    results = [None] * 6
+
+    def worker(i):
+        results[i] = calls[i % 3]()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, r in enumerate(results):
+        for a, b in zip(r, want[i % 3]):
+            assert (a is None and b is None) or a.tobytes() == b.tobytes(), f"call {i}"
