@@ -27,3 +27,6 @@ SEPCPP_REQUIRE_TENSORFLOW=1 "$PY" -m pytest tests/python -q -p no:cacheprovider
 # Both again under AddressSanitizer + UndefinedBehaviorSanitizer (C++ tests for every ISA, then a
 # reduced, edge-heavy pytest set against an ASan build of the extension).
 bash tests/run_sanitizers.sh
+
+# The manylinux wheel (tools/build_wheel.sh), installed as a binary into a fresh venv.
+bash tests/check_wheel.sh

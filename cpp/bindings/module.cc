@@ -63,12 +63,28 @@ bool on_main_thread() {
   return PyThread_get_thread_ident() == main_id;
 }
 
+// The Python API's names of the first filter and bias (tf.nn's names).
+const char* filter_name(OpKind op) {
+  return op == OpKind::kSeparable ? "depthwise_filter" : op == OpKind::kConv ? "filters" : "filter";
+}
+const char* bias_name(OpKind op) { return op == OpKind::kSeparable ? "depthwise_bias" : "bias"; }
+
+// Whether `a` holds T in native byte order. Dtypes are compared by value, not identity: an array
+// that went through pickle (multiprocessing, joblib, dask, Ray) carries an equal float32 dtype
+// object that is not NumPy's canonical one. A non-native byte order ('>f4') is not equal and is
+// refused (the Python layer refuses it first, with a clearer message).
+template <class T>
+bool has_dtype(const py::array& a) {
+  const py::dtype want = py::dtype::of<T>();
+  return a.dtype().is(want) || a.dtype().equal(want);
+}
+
 template <class T>
 Tensor<const T> view(const py::object& obj, const char* name) {
   Tensor<const T> t;
   if (obj.is_none()) return t;
   py::array a = py::reinterpret_borrow<py::array>(obj);
-  if (!a.dtype().is(py::dtype::of<T>()))
+  if (!has_dtype<T>(a))
     throw py::type_error(std::string(name) + ": dtype " + py::str(a.dtype()).cast<std::string>() + " does not match the input's");
   if (a.ndim() > 4) throw std::invalid_argument(std::string(name) + ": rank " + std::to_string(a.ndim()) + " is too high");
   t.data = static_cast<const T*>(a.data());
@@ -99,9 +115,9 @@ py::array run_typed(OpKind op, const py::array& input, const py::object& f1, con
   if (in.ndim != 4)
     throw std::invalid_argument(std::string(sepcpp::op_name(op)) + ": input must have rank 4, got shape " +
                                 sepcpp::shape_string(in.shape, in.ndim));
-  const Tensor<const T> w1 = view<T>(f1, op == OpKind::kSeparable ? "depthwise_filter" : "filter");
+  const Tensor<const T> w1 = view<T>(f1, filter_name(op));
   const Tensor<const T> w2 = view<T>(f2, "pointwise_filter");
-  const Tensor<const T> bias1 = view<T>(b1, op == OpKind::kSeparable ? "depthwise_bias" : "bias");
+  const Tensor<const T> bias1 = view<T>(b1, bias_name(op));
   const Tensor<const T> bias2 = view<T>(b2, "bias");
   const sepcpp::ConvGeometry g = sepcpp::conv_geometry(op, in.shape, w1.shape, w1.ndim, w2.shape, w2.ndim, p);
   py::array result;
@@ -142,12 +158,12 @@ class PyLayer {
           const py::object& b2, std::array<int64_t, 2> strides, std::array<int64_t, 2> dilations,
           const std::string& padding, std::array<int64_t, 4> pads, const std::string& layout,
           const std::string& activation, const std::string& depthwise_activation, int64_t groups)
-      : layer_(parse_op(op), view<T>(f1, "filter"), view<T>(f2, "pointwise_filter"), view<T>(b1, "bias"),
-               view<T>(b2, "bias"),
+      : layer_(parse_op(op), view<T>(f1, filter_name(parse_op(op))), view<T>(f2, "pointwise_filter"),
+               view<T>(b1, bias_name(parse_op(op))), view<T>(b2, "bias"),
                make_params(strides, dilations, padding, pads, layout, activation, depthwise_activation, groups)) {}
 
   py::array call(const py::array& input, const py::object& out) const {
-    if (!input.dtype().is(py::dtype::of<T>()))
+    if (!has_dtype<T>(input))
       throw py::type_error("input: dtype " + py::str(input.dtype()).cast<std::string>() +
                            " does not match the layer's dtype " + py::str(py::dtype::of<T>()).cast<std::string>());
     const Tensor<const T> in = view<T>(input, "input");
@@ -201,8 +217,8 @@ py::array run(const std::string& op_name, const py::array& input, const py::obje
               int64_t groups) {
   const OpKind op = parse_op(op_name);
   const ConvParams p = make_params(strides, dilations, padding, pads, layout, activation, depthwise_activation, groups);
-  if (input.dtype().is(py::dtype::of<float>())) return run_typed<float>(op, input, f1, f2, b1, b2, out, p);
-  if (input.dtype().is(py::dtype::of<double>())) return run_typed<double>(op, input, f1, f2, b1, b2, out, p);
+  if (has_dtype<float>(input)) return run_typed<float>(op, input, f1, f2, b1, b2, out, p);
+  if (has_dtype<double>(input)) return run_typed<double>(op, input, f1, f2, b1, b2, out, p);
   throw py::type_error("input: dtype " + py::str(input.dtype()).cast<std::string>() +
                        " is not supported (float32 or float64)");
 }

@@ -428,15 +428,16 @@ struct PackedGemm {
   size_t group_stride = 0;
 };
 
-// Packs B = filter viewed as [k, cols] per group (k rows of the group's columns) with bias.
+// Packs B = filter viewed as [k, cols] per group (k rows of the group's columns) with bias;
+// `what` names it in an allocation failure.
 // `row_of(kk)` gives the pointer to filter row kk; columns are read with stride `col_stride`.
 template <class T>
-PackedGemm<T> pack_gemm(const kernels::TypedKernels<T>& k, int64_t groups, int64_t kg, int64_t og,
-                        const T* b, int64_t b_row_stride, int64_t b_col_stride,
+PackedGemm<T> pack_gemm(const char* what, const kernels::TypedKernels<T>& k, int64_t groups, int64_t kg,
+                        int64_t og, const T* b, int64_t b_row_stride, int64_t b_col_stride,
                         const Tensor<const T>& bias) {
   PackedGemm<T> pg;
   pg.group_stride = kernels::gemm_packed_size(static_cast<size_t>(kg), static_cast<size_t>(og), k.gemm_nr);
-  pg.data = make_buffer<T>("the packed pointwise filter", static_cast<int64_t>(pg.group_stride) * groups);
+  pg.data = make_buffer<T>(what, static_cast<int64_t>(pg.group_stride) * groups);
   std::vector<T> dense, dbias;
   const bool is_dense = b_col_stride == 1;
   for (int64_t gi = 0; gi < groups; ++gi) {

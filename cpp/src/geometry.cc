@@ -93,6 +93,15 @@ AxisGeometry resolve_axis(const char* op, const char* axis, int64_t in, int64_t 
       if (!add(in, a.pad_before, &padded) || !add(padded, a.pad_after, &padded))
         fail_with("padding: input ", axis, " ", in, " plus padding [", a.pad_before, ", ", a.pad_after,
                   "] overflows 64 bits");
+      // An empty axis (no input and no padding) gives an empty output where TensorFlow's kernels
+      // give one: their VALID size (padded - eff + stride) / stride truncates to 0 when
+      // eff < 2 * stride (a 1x1 kernel, so pointwise_conv2d, always; a 3-tap one from stride 2),
+      // and is "negative" otherwise. Non-empty axes keep the error when eff > padded: TensorFlow's
+      // graph mode refuses those too, and its eager kernels return memory they never wrote.
+      if (padded == 0 && eff - stride < stride) {
+        a.out = 0;
+        break;
+      }
       if (eff > padded)
         fail_with("the effective filter ", axis, " ", eff, " (kernel ", kernel, ", dilation ", dilation,
                   ") is larger than the ", (padding == Padding::kValid ? "" : "padded "), "input ", axis, " ",

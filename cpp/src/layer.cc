@@ -37,23 +37,25 @@ ConvLayer<T>::Impl::Impl(OpKind op_, const Tensor<const T>& filter, const Tensor
       break;
     case OpKind::kPointwise:
       kg = C, og = O;
-      gemm = detail::pack_gemm<T>(k, 1, kg, og, filter.data, filter.strides[2], filter.strides[3], bias1);
+      gemm = detail::pack_gemm<T>("the packed pointwise filter", k, 1, kg, og, filter.data, filter.strides[2],
+                                  filter.strides[3], bias1);
       break;
     case OpKind::kSeparable:
       dw = detail::DepthwiseWeights<T>(filter, bias1, borrow);
       groups = params.groups, kg = CM / groups, og = O / groups;
-      gemm = detail::pack_gemm<T>(k, groups, kg, og, filter2.data, filter2.strides[2], filter2.strides[3], bias2);
+      gemm = detail::pack_gemm<T>("the packed pointwise_filter", k, groups, kg, og, filter2.data, filter2.strides[2],
+                                  filter2.strides[3], bias2);
       break;
     case OpKind::kConv: {
       // Rows of the [KH*KW*C, O] matrix are (kh, kw, c) in order.
       const int64_t K = fi.kh * fi.kw * C;
-      std::vector<T> dense = detail::make_buffer<T>("the conv2d filter", K * O);
+      std::vector<T> dense = detail::make_buffer<T>("the conv2d filters", K * O);
       for (int64_t y = 0; y < fi.kh; ++y)
         for (int64_t x = 0; x < fi.kw; ++x)
           for (int64_t c = 0; c < C; ++c)
             for (int64_t o = 0; o < O; ++o) dense[((y * fi.kw + x) * C + c) * O + o] = detail::at4(filter, y, x, c, o);
       kg = K, og = O;
-      gemm = detail::pack_gemm<T>(k, 1, K, O, dense.data(), O, 1, bias1);
+      gemm = detail::pack_gemm<T>("the packed conv2d filters", k, 1, K, O, dense.data(), O, 1, bias1);
       break;
     }
   }

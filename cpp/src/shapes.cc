@@ -69,9 +69,22 @@ FilterInfo filter_info(OpKind op, const int64_t* fs, int fnd, const int64_t* ps,
            " must be positive and divisible by groups " + std::to_string(p.groups) + " (shape " + p_str() + ")");
     fi.out_channels = ps[3];
   }
-  // The im2col buffer of conv2d is indexed by taps*C, and GEMM packing by taps*C*O.
-  const int64_t work[4] = {fi.kh, fi.kw, fi.in_channels * fi.multiplier, fi.out_channels};
-  checked_product(fname, work, 4);
+  // The GEMM packing of pointwise, separable and conv2d stores (rows + 1) x (columns rounded up to
+  // a panel of at most kMaxGemmPanel) per group: that size, not just the filter's own element
+  // count, must fit in 64 bits (a wrapped size would allocate a small buffer and pack past it).
+  if (op != OpKind::kDepthwise) {
+    const bool sep = op == OpKind::kSeparable;
+    const int64_t groups = sep ? p.groups : 1;
+    const int64_t rows = sep ? fi.in_channels * fi.multiplier / groups : fi.kh * fi.kw * fi.in_channels;
+    const int64_t cols = (sep ? ps[3] : fs[3]) / groups;
+    constexpr int64_t kMaxGemmPanel = 64;  // the widest panel: AVX-512 float, 4 vectors of 16
+    int64_t size = 0;
+    if (__builtin_add_overflow(cols, kMaxGemmPanel - 1, &size) ||
+        __builtin_mul_overflow(size / kMaxGemmPanel * kMaxGemmPanel, rows + 1, &size) ||
+        __builtin_mul_overflow(size, groups, &size))
+      fail(pre() + (sep ? "pointwise_filter" : fname) + " has shape " + (sep ? p_str() : f_str()) +
+           ", too large: its packed form needs more than 2**63 elements");
+  }
   return fi;
 }
 

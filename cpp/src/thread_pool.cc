@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -10,6 +11,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 #ifdef SEPCPP_THREADING_OPENMP
@@ -104,9 +106,15 @@ class Pool {
     {
       std::lock_guard<std::mutex> lock(mu_);
       while (workers_ < helpers) {
-        std::thread(&Pool::work, this).detach();  // the pool lives as long as the process
+        try {
+          std::thread(&Pool::work, this).detach();  // the pool lives as long as the process
+        } catch (const std::system_error&) {
+          break;  // no more threads to be had (a process limit): fewer helpers, same results
+        }
         ++workers_;
       }
+      helpers = std::min(helpers, workers_);
+      if (helpers == 0) return;
       job->helpers_wanted = helpers;
       open_.push_back(job);
     }

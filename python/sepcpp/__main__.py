@@ -1,9 +1,10 @@
-"""Command line: ``python -m sepcpp demo`` | ``info`` | ``bench [options]``."""
+"""Command line: ``sepcpp demo | info | bench [options]`` (also ``python -m sepcpp ...``)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import numpy as np
@@ -51,29 +52,74 @@ def _demo() -> int:
     return 0 if ok else 1
 
 
+def _prog() -> str:
+    """How the user ran us: ``sepcpp`` (the console script) or ``python -m sepcpp``."""
+    return "sepcpp" if os.path.basename(sys.argv[0] or "") == "sepcpp" else "python -m sepcpp"
+
+
+DESCRIPTION = ("sepcpp: depthwise, pointwise and separable convolution with TensorFlow's semantics. "
+               "Commands: demo (the founding example), info (what this build has and uses), "
+               "bench (the layer suite against its peers; bench --help for its options).")
+
+
+def _info_table(info: dict) -> str:
+    def text(v):
+        if isinstance(v, (list, tuple)):
+            return ", ".join(map(str, v))
+        if v is None:
+            return "-"
+        if isinstance(v, bool):
+            return "yes" if v else "no"
+        return str(v)
+
+    labels = [("version", "version"), ("isa", "kernel level in use"),
+              ("isa_available", "levels usable on this CPU"), ("isa_compiled", "levels compiled in"),
+              ("isa_forced", "forced by SEPCPP_ISA"), ("threading", "threads from"),
+              ("num_threads", "threads per call"), ("openmp", "OpenMP linked"), ("cuda", "CUDA")]
+    rows = [(label, text(info[key])) for key, label in labels if key in info]
+    rows += [(key, text(v)) for key, v in info.items() if key not in dict(labels)]
+    width = max(len(label) for label, _ in rows)
+    return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    prog = _prog()
     if argv and argv[0] == "bench":  # everything after "bench" is the benchmark's own
         from . import _bench
 
-        return _bench.main(argv[1:])
-    parser = argparse.ArgumentParser(prog="python -m sepcpp", description=__doc__)
+        return _bench.main(argv[1:], prog=f"{prog} bench")
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"sepcpp {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="reproduce the founding example (three ways agree)")
-    sub.add_parser("info", help="print sepcpp.info()")
+    info_p = sub.add_parser("info", help="what this build has and uses (a table; --json for machines)")
+    info_p.add_argument("--json", action="store_true", help="print sepcpp.info() as JSON")
     sub.add_parser("bench", add_help=False,
-                   help="time the layer suite (and, with --slicenet, the SliceNet rows) against NumPy/TensorFlow/PyTorch "
-                        "(python -m sepcpp bench --help)")
+                   help="time the layer suite (and, with --slicenet, the SliceNet rows) against NumPy, "
+                        f"TensorFlow and PyTorch ({prog} bench --help)")
     args = parser.parse_args(argv)
     if args.command == "demo":
         return _demo()
     if args.command == "info":
         import sepcpp
 
-        print(json.dumps(sepcpp.info(), indent=2))
+        info = sepcpp.info()
+        print(json.dumps(info, indent=2) if args.json else _info_table(info))
         return 0
     return 2
 
 
+def run() -> int:
+    """The console script's entry point: main(), quiet when its reader goes away (`| head`)."""
+    try:
+        return main()
+    except BrokenPipeError:
+        sys.stdout = open(os.devnull, "w")  # nothing more reaches the reader; exit quietly
+        return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -1419,9 +1419,9 @@ def _main_under_load(args, peers: List[str], api: str, progress: bool) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m sepcpp bench") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m sepcpp bench",
+        prog=prog,
         description="Times sepcpp's separable convolution on a layer suite against NumPy, TensorFlow "
                     "and PyTorch (those importable), in this process, on the same data.")
     p.add_argument("--layers", help="comma-separated layer names (default: the whole suite); 'list' lists them")
@@ -1481,8 +1481,8 @@ def _check_matplotlib() -> bool:
     return True
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Optional[List[str]] = None, prog: str = "python -m sepcpp bench") -> int:
+    args = build_parser(prog).parse_args(argv)
     import sepcpp
 
     all_threads = _all_threads()

@@ -48,7 +48,8 @@ struct ConvGeometry {
 
 // Resolves one axis; `axis_name` ("height"/"width") and `op` only shape error messages.
 // Throws std::invalid_argument on a non-positive kernel/stride/dilation, negative explicit
-// padding, an effective kernel larger than the (padded) input, or arithmetic overflow.
+// padding, an effective kernel larger than the (padded) input (an empty axis gives an empty
+// output where TensorFlow's kernels do: see geometry.cc), or arithmetic overflow.
 AxisGeometry resolve_axis(const char* op, const char* axis_name, int64_t in, int64_t kernel,
                           int64_t stride, int64_t dilation, Padding padding, int64_t pad_before,
                           int64_t pad_after);
