@@ -221,7 +221,8 @@ void conv_input_dense(const ConvGeometry& g, const kernels::TypedKernels<T>& k, 
         for (int64_t kx = 0; kx < KW; ++kx)
           for (int64_t c = 0; c < C; ++c) bt[(ky * O + o) * KWC + kx * C + c] = at4(filters, ky, kx, c, o);
     for (int64_t ky = 0; ky < KH; ++ky)
-      packed[ky] = pack_gemm<T>(k, 1, O, KWC, bt.data() + ky * O * KWC, KWC, 1, Tensor<const T>());
+      packed[ky] = pack_gemm<T>("the packed transposed conv2d filters", k, 1, O, KWC, bt.data() + ky * O * KWC, KWC, 1,
+                                Tensor<const T>());
   }
   const kernels::Activation<T> none;
   const int64_t per_row = work_of({KH, OW, O, KWC}) / std::max<int64_t>(1, g.h.stride);
@@ -497,15 +498,16 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
   // the transposed pointwise filter per group, [og, kg], for d(loss)/d(depthwise output).
   PackedGemm<T> forward;
   if (act2 != Activation::kNone)
-    forward = pack_gemm<T>(k, G, kg, og, pointwise_filter.data, pointwise_filter.strides[2],
-                           pointwise_filter.strides[3], bias);
+    forward = pack_gemm<T>("the packed pointwise_filter", k, G, kg, og, pointwise_filter.data,
+                           pointwise_filter.strides[2], pointwise_filter.strides[3], bias);
   std::vector<PackedGemm<T>> backward(static_cast<size_t>(G));
   {
     std::vector<T> pwt = make_buffer<T>("the transposed pointwise filter", O * kg);
     for (int64_t o = 0; o < O; ++o)
       for (int64_t kk = 0; kk < kg; ++kk) pwt[o * kg + kk] = at4(pointwise_filter, 0, 0, kk, o);
     for (int64_t gi = 0; gi < G; ++gi)
-      backward[gi] = pack_gemm<T>(k, 1, og, kg, pwt.data() + gi * og * kg, kg, 1, Tensor<const T>());
+      backward[gi] = pack_gemm<T>("the packed transposed pointwise_filter", k, 1, og, kg, pwt.data() + gi * og * kg, kg,
+                                  1, Tensor<const T>());
   }
   const std::vector<T> zero = make_buffer<T>("the zero row", zero_length(g));
   const std::vector<T> dw_dense =
