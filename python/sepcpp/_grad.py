@@ -18,6 +18,7 @@ from ._api import (
     _FLOATS,
     _activation,
     _check_rank,
+    _doc,
     _groups,
     _int,
     _layout,
@@ -47,9 +48,82 @@ __all__ = [
 
 SeparableGradients = namedtuple("SeparableGradients", ["input", "depthwise_filter", "pointwise_filter",
                                                        "depthwise_bias", "bias"])
-SeparableGradients.__doc__ = """The gradients of a (super-)separable convolution with respect to each operand.
+SeparableGradients.__doc__ = """The gradients of a (super-)separable convolution, one per operand.
 
-``depthwise_bias`` and ``bias`` are None when that bias was not given."""
+Returned by the separable backprop ops; a named tuple.
+
+Attributes
+----------
+input : numpy.ndarray
+    The gradient with respect to the input, of its shape and layout.
+depthwise_filter : numpy.ndarray
+    The gradient with respect to the depthwise filter.
+pointwise_filter : numpy.ndarray
+    The gradient with respect to the pointwise filter.
+depthwise_bias : numpy.ndarray or None
+    The gradient with respect to the depthwise bias; None when it was not given.
+bias : numpy.ndarray or None
+    The gradient with respect to the bias; None when it was not given.
+
+Examples
+--------
+>>> import numpy as np, sepcpp
+>>> g = sepcpp.separable_conv2d_backprop(np.ones((1, 3, 3, 1), np.float32), np.ones((1, 1, 1, 1), np.float32),
+...                                      np.ones((1, 1, 1, 2), np.float32), np.ones((1, 3, 3, 2), np.float32),
+...                                      1, "VALID", bias=np.zeros(2, np.float32))
+>>> g._fields
+('input', 'depthwise_filter', 'pointwise_filter', 'depthwise_bias', 'bias')
+>>> float(g.depthwise_filter[0, 0, 0, 0]), g.bias.tolist(), g.depthwise_bias
+(18.0, [9.0, 9.0], None)
+"""
+
+
+# Docstring parts of the backprop ops (with _api's shared ones: strides, padding, dilations, ...).
+_BP_RAISES = """
+    TypeError
+        If ``out_backprop`` (or ``input``) is not float32 or float64, or another operand has
+        another dtype; if ``input_sizes``/``filter_sizes`` are not integers; if a stride,
+        dilation or padding is not an integer.
+    ValueError
+        If an array has the wrong rank; if ``input_sizes``/``filter_sizes`` do not have 4 (3 for
+        the 1-D ops) non-negative entries; if ``out_backprop``'s shape is not the forward op's
+        output shape for these sizes, filters, strides, dilations and padding; if the filter's and
+        the input's channels disagree; and for every argument the forward op refuses. Each
+        message names the argument and the shapes (docs/errors.md).
+    MemoryError
+        If a result or a working buffer of sepcpp's cannot be allocated."""
+
+_BP = {
+    "bp_raises": _BP_RAISES,
+    "input_sizes_2d": """
+        input_sizes : sequence of int or 1-D integer array
+            The forward input's shape, 4 sizes in ``data_format``'s order.""",
+    "input_sizes_1d": """
+        input_sizes : sequence of int or 1-D integer array
+            The forward input's shape, 3 sizes in ``data_format``'s order.""",
+    "out_backprop_2d": """
+        out_backprop : array_like
+            The gradient of the loss with respect to the forward op's output: that output's shape
+            in ``data_format``, float32 or float64. Never modified.""",
+    "out_backprop_1d": """
+        out_backprop : array_like
+            The gradient of the loss with respect to the forward op's output: that output's shape
+            in ``data_format``, float32 or float64. Never modified.""",
+    "input_bp_2d": """
+        input : array_like, shape [N, H, W, C] (NHWC) or [N, C, H, W] (NCHW)
+            The forward op's input, in ``out_backprop``'s dtype; any strides. Never modified.""",
+    "input_bp_1d": """
+        input : array_like, shape [N, W, C] (NWC) or [N, C, W] (NCW)
+            The forward op's input, in ``out_backprop``'s dtype. Never modified.""",
+    "data_format_bp_2d": """
+        data_format : {"NHWC", "NCHW"}, default "NHWC"
+            The layout of the input (or ``input_sizes``), of ``out_backprop`` and of an input
+            gradient; filters keep TensorFlow's layout.""",
+    "data_format_bp_1d": """
+        data_format : {"NWC", "NCW"}, default "NWC"
+            The layout of the input (or ``input_sizes``), of ``out_backprop`` and of an input
+            gradient; filters keep TensorFlow's layout.""",
+}
 
 
 def _float_array(x: Any, name: str) -> np.ndarray:
@@ -120,26 +194,33 @@ def _backprop_2d(op, kind, wrt, operand, sizes, out_backprop, strides, padding, 
         raise _renamed(e, op, wrt) from None
 
 
+@_doc(**_BP)
 def depthwise_conv2d_backprop_input(input_sizes, filter, out_backprop, strides, padding, data_format="NHWC",
                                     dilations=None):
-    """Gradient of :func:`depthwise_conv2d` with respect to its input, as
-    ``tf.nn.depthwise_conv2d_backprop_input``.
+    """Gradient of :func:`depthwise_conv2d` with respect to its input.
+
+    As ``tf.nn.depthwise_conv2d_backprop_input``, for every case the forward op accepts (any
+    stride with any dilation, explicit padding, NCHW, float64).
 
     Parameters
     ----------
-    input_sizes : sequence of 4 ints or 1-D int array
-        Shape of the forward input, in ``data_format``.
-    filter : array_like, ``[kh, kw, C, M]``
-        The forward op's filter (same dtype as ``out_backprop``).
-    out_backprop : array_like
-        Gradient of the loss with respect to the forward output (float32 or float64).
-    strides, padding, data_format, dilations
-        As for :func:`depthwise_conv2d` (any stride with any dilation, explicit padding).
+    {input_sizes_2d}
+    filter : array_like, shape [kh, kw, C, M]
+        The forward op's filter, in ``out_backprop``'s dtype.
+    {out_backprop_2d}
+    {strides_2d}
+    {padding_2d}
+    {data_format_bp_2d}
+    {dilations_2d}
 
     Returns
     -------
     numpy.ndarray
-        Array of shape ``input_sizes``, the dtype of ``out_backprop``.
+        The gradient with respect to the input: shape ``input_sizes``, ``out_backprop``'s dtype.
+
+    Raises
+    ------
+    {bp_raises}
 
     Examples
     --------
@@ -154,27 +235,33 @@ def depthwise_conv2d_backprop_input(input_sizes, filter, out_backprop, strides, 
                         strides, padding, data_format, dilations)
 
 
+@_doc(**_BP)
 def depthwise_conv2d_backprop_filter(input, filter_sizes, out_backprop, strides, padding, data_format="NHWC",
                                      dilations=None):
-    """Gradient of :func:`depthwise_conv2d` with respect to its filter, as
-    ``tf.nn.depthwise_conv2d_backprop_filter``.
+    """Gradient of :func:`depthwise_conv2d` with respect to its filter.
+
+    As ``tf.nn.depthwise_conv2d_backprop_filter``, for every case the forward op accepts. The sum
+    over batch and pixels runs in a fixed order: the same bits for any number of threads.
 
     Parameters
     ----------
-    input : array_like
-        The forward input (same dtype as ``out_backprop``).
-    filter_sizes : sequence of 4 ints or 1-D int array
+    {input_bp_2d}
+    filter_sizes : sequence of int or 1-D integer array
         The filter's shape ``[kh, kw, C, M]``.
-    out_backprop : array_like
-        Gradient of the loss with respect to the forward output.
-    strides, padding, data_format, dilations
-        As for :func:`depthwise_conv2d`.
+    {out_backprop_2d}
+    {strides_2d}
+    {padding_2d}
+    {data_format_bp_2d}
+    {dilations_2d}
 
     Returns
     -------
     numpy.ndarray
-        Array of shape ``filter_sizes``. The sum over batch and pixels runs in a fixed order: the
-        same bits for any number of threads.
+        The gradient with respect to the filter: shape ``filter_sizes``, ``out_backprop``'s dtype.
+
+    Raises
+    ------
+    {bp_raises}
 
     Examples
     --------
@@ -189,26 +276,33 @@ def depthwise_conv2d_backprop_filter(input, filter_sizes, out_backprop, strides,
                         out_backprop, strides, padding, data_format, dilations)
 
 
+@_doc(**_BP)
 def conv2d_backprop_input(input_sizes, filters, out_backprop, strides, padding, data_format="NHWC",
                           dilations=None):
-    """Gradient of :func:`conv2d` with respect to its input, as
-    ``tf.compat.v1.nn.conv2d_backprop_input`` (``tf.nn.conv2d_transpose`` with the output shape given
-    first).
+    """Gradient of :func:`conv2d` with respect to its input.
+
+    As ``tf.compat.v1.nn.conv2d_backprop_input`` (``tf.nn.conv2d_transpose`` with the output shape
+    given first), for every case the forward op accepts.
 
     Parameters
     ----------
-    input_sizes : sequence of 4 ints or 1-D int array
-        Shape of the forward input, in ``data_format``.
-    filters : array_like, ``[kh, kw, C, O]``
-    out_backprop : array_like
-        Gradient of the loss with respect to the forward output (float32 or float64).
-    strides, padding, data_format, dilations
-        As for :func:`conv2d`.
+    {input_sizes_2d}
+    filters : array_like, shape [kh, kw, C, O]
+        The forward op's filters, in ``out_backprop``'s dtype.
+    {out_backprop_2d}
+    {strides_2d}
+    {padding_2d}
+    {data_format_bp_2d}
+    {dilations_2d}
 
     Returns
     -------
     numpy.ndarray
-        Array of shape ``input_sizes``.
+        The gradient with respect to the input: shape ``input_sizes``, ``out_backprop``'s dtype.
+
+    Raises
+    ------
+    {bp_raises}
 
     Examples
     --------
@@ -223,26 +317,33 @@ def conv2d_backprop_input(input_sizes, filters, out_backprop, strides, padding, 
                         padding, data_format, dilations)
 
 
+@_doc(**_BP)
 def conv2d_backprop_filter(input, filter_sizes, out_backprop, strides, padding, data_format="NHWC",
                            dilations=None):
-    """Gradient of :func:`conv2d` with respect to its filters, as
-    ``tf.compat.v1.nn.conv2d_backprop_filter``.
+    """Gradient of :func:`conv2d` with respect to its filters.
+
+    As ``tf.compat.v1.nn.conv2d_backprop_filter``, for every case the forward op accepts; the same
+    bits for any number of threads.
 
     Parameters
     ----------
-    input : array_like
-        The forward input.
-    filter_sizes : sequence of 4 ints or 1-D int array
+    {input_bp_2d}
+    filter_sizes : sequence of int or 1-D integer array
         The filters' shape ``[kh, kw, C, O]``.
-    out_backprop : array_like
-        Gradient of the loss with respect to the forward output.
-    strides, padding, data_format, dilations
-        As for :func:`conv2d`.
+    {out_backprop_2d}
+    {strides_2d}
+    {padding_2d}
+    {data_format_bp_2d}
+    {dilations_2d}
 
     Returns
     -------
     numpy.ndarray
-        Array of shape ``filter_sizes``, the same bits for any number of threads.
+        The gradient with respect to the filters: shape ``filter_sizes``.
+
+    Raises
+    ------
+    {bp_raises}
 
     Examples
     --------
@@ -288,30 +389,44 @@ def _separable_backprop(op, input, depthwise_filter, pointwise_filter, groups, o
     return SeparableGradients(*r)
 
 
+@_doc(**_BP)
 def separable_conv2d_backprop(input, depthwise_filter, pointwise_filter, out_backprop, strides, padding,
                               data_format="NHWC", dilations=None, *, depthwise_bias=None, depthwise_activation=None,
                               bias=None, activation=None):
-    """Gradients of :func:`separable_conv2d` (with its biases and activations) with respect to every
-    operand, in one fused pass.
+    """Gradients of :func:`separable_conv2d` with respect to every operand.
 
-    The forward pass is recomputed band by band (neither the intermediate tensor nor its gradient is
-    stored whole) to apply the activations' gradients, TensorFlow's:
-    relu passes the gradient where its input is > 0, relu6 where it is in (0, 6).
+    One fused pass: the forward pass and the gradient of the depthwise output are recomputed band
+    by band (neither is ever stored whole) to apply the activations' gradients, TensorFlow's: relu
+    passes the gradient where its input is > 0, relu6 where it is in (0, 6).
 
     Parameters
     ----------
-    input, depthwise_filter, pointwise_filter
-        The forward op's operands.
-    out_backprop : array_like
-        Gradient of the loss with respect to the forward output (after ``activation``).
-    strides, padding, data_format, dilations, depthwise_bias, depthwise_activation, bias, activation
-        As for :func:`separable_conv2d`.
+    {input_bp_2d}
+    depthwise_filter : array_like, shape [kh, kw, C, M]
+        The forward op's depthwise filter, in the input's dtype.
+    pointwise_filter : array_like, shape [1, 1, C*M/groups, O]
+        The forward op's pointwise filter (``[1, 1, C*M, O]`` for separable_conv2d).
+    {out_backprop_2d}
+    {strides_2d}
+    {padding_2d}
+    {data_format_bp_2d}
+    {dilations_2d}
+    {depthwise_bias}
+    {depthwise_activation}
+    bias : array_like, shape [O], optional
+        The forward op's bias, added after the pointwise step.
+    {activation}
 
     Returns
     -------
     SeparableGradients
-        Named tuple ``(input, depthwise_filter, pointwise_filter, depthwise_bias, bias)``, each of
-        its operand's shape; a bias's entry is None when that bias was not given.
+        ``(input, depthwise_filter, pointwise_filter, depthwise_bias, bias)``: each the gradient
+        with respect to that operand, of its shape; a bias's entry is None when that bias was not
+        given.
+
+    Raises
+    ------
+    {bp_raises}
 
     Examples
     --------
@@ -330,24 +445,44 @@ def separable_conv2d_backprop(input, depthwise_filter, pointwise_filter, out_bac
                                            activation=activation)
 
 
+@_doc(**_BP)
 def super_separable_conv2d_backprop(input, depthwise_filter, pointwise_filter, groups, out_backprop, strides,
                                     padding, data_format="NHWC", dilations=None, *, depthwise_bias=None,
                                     depthwise_activation=None, bias=None, activation=None):
     """Gradients of :func:`super_separable_conv2d` with respect to every operand.
 
+    As :func:`separable_conv2d_backprop`, the pointwise step split into ``groups`` groups.
+
     Parameters
     ----------
-    input, depthwise_filter, pointwise_filter, groups
-        The forward op's operands; pointwise_filter is ``[1, 1, C*M/groups, O]``.
-    out_backprop : array_like
-        Gradient of the loss with respect to the forward output.
-    strides, padding, data_format, dilations, depthwise_bias, depthwise_activation, bias, activation
-        As for :func:`super_separable_conv2d`.
+    {input_bp_2d}
+    depthwise_filter : array_like, shape [kh, kw, C, M]
+        The forward op's depthwise filter, in the input's dtype.
+    pointwise_filter : array_like, shape [1, 1, C*M/groups, O]
+        The forward op's pointwise filter (``[1, 1, C*M, O]`` for separable_conv2d).
+    groups : int
+        The number of pointwise groups; divides ``C*M`` and ``O``.
+    {out_backprop_2d}
+    {strides_2d}
+    {padding_2d}
+    {data_format_bp_2d}
+    {dilations_2d}
+    {depthwise_bias}
+    {depthwise_activation}
+    bias : array_like, shape [O], optional
+        The forward op's bias, added after the pointwise step.
+    {activation}
 
     Returns
     -------
     SeparableGradients
-        As :func:`separable_conv2d_backprop`.
+        ``(input, depthwise_filter, pointwise_filter, depthwise_bias, bias)``: each the gradient
+        with respect to that operand, of its shape; a bias's entry is None when that bias was not
+        given.
+
+    Raises
+    ------
+    {bp_raises}
 
     Examples
     --------
@@ -402,24 +537,30 @@ def _backprop_1d(op, kind, wrt, operand, sizes, out_backprop, stride, padding, d
     return np.squeeze(r, axis) if wrt == "input" else r[0]
 
 
+@_doc(**_BP)
 def depthwise_conv1d_backprop_input(input_sizes, filter, out_backprop, stride, padding, data_format="NWC",
                                     dilations=None):
     """Gradient of :func:`depthwise_conv1d` with respect to its input.
 
     Parameters
     ----------
-    input_sizes : sequence of 3 ints
-        Shape of the forward input, in ``data_format`` (``"NWC"`` or ``"NCW"``).
-    filter : array_like, ``[k, C, M]``
-    out_backprop : array_like
-        Gradient of the loss with respect to the forward output.
-    stride, padding, data_format, dilations
-        As for :func:`depthwise_conv1d`; padding may be ``"CAUSAL"``.
+    {input_sizes_1d}
+    filter : array_like, shape [k, C, M]
+        The forward op's filter, in ``out_backprop``'s dtype.
+    {out_backprop_1d}
+    {stride_1d}
+    {padding_1d}
+    {data_format_bp_1d}
+    {dilations_1d}
 
     Returns
     -------
     numpy.ndarray
-        Array of shape ``input_sizes``.
+        The gradient with respect to the input: shape ``input_sizes``.
+
+    Raises
+    ------
+    {bp_raises}
 
     Examples
     --------
@@ -433,24 +574,30 @@ def depthwise_conv1d_backprop_input(input_sizes, filter, out_backprop, stride, p
                         stride, padding, data_format, dilations)
 
 
+@_doc(**_BP)
 def depthwise_conv1d_backprop_filter(input, filter_sizes, out_backprop, stride, padding, data_format="NWC",
                                      dilations=None):
-    """Gradient of :func:`depthwise_conv1d` with respect to its filter ``[k, C, M]``.
+    """Gradient of :func:`depthwise_conv1d` with respect to its filter.
 
     Parameters
     ----------
-    input : array_like
-        The forward input.
-    filter_sizes : sequence of 3 ints
+    {input_bp_1d}
+    filter_sizes : sequence of int or 1-D integer array
         The filter's shape ``[k, C, M]``.
-    out_backprop : array_like
-    stride, padding, data_format, dilations
-        As for :func:`depthwise_conv1d`.
+    {out_backprop_1d}
+    {stride_1d}
+    {padding_1d}
+    {data_format_bp_1d}
+    {dilations_1d}
 
     Returns
     -------
     numpy.ndarray
-        Array of shape ``filter_sizes``.
+        The gradient with respect to the filter: shape ``filter_sizes``.
+
+    Raises
+    ------
+    {bp_raises}
 
     Examples
     --------
@@ -464,22 +611,29 @@ def depthwise_conv1d_backprop_filter(input, filter_sizes, out_backprop, stride, 
                         out_backprop, stride, padding, data_format, dilations)
 
 
+@_doc(**_BP)
 def conv1d_backprop_input(input_sizes, filters, out_backprop, stride, padding, data_format="NWC", dilations=None):
     """Gradient of :func:`conv1d` with respect to its input.
 
     Parameters
     ----------
-    input_sizes : sequence of 3 ints
-        Shape of the forward input, in ``data_format``.
-    filters : array_like, ``[k, C, O]``
-    out_backprop : array_like
-    stride, padding, data_format, dilations
-        As for :func:`conv1d`; padding may be ``"CAUSAL"``.
+    {input_sizes_1d}
+    filters : array_like, shape [k, C, O]
+        The forward op's filters, in ``out_backprop``'s dtype.
+    {out_backprop_1d}
+    {stride_1d}
+    {padding_1d}
+    {data_format_bp_1d}
+    {dilations_1d}
 
     Returns
     -------
     numpy.ndarray
-        Array of shape ``input_sizes``.
+        The gradient with respect to the input: shape ``input_sizes``.
+
+    Raises
+    ------
+    {bp_raises}
 
     Examples
     --------
@@ -493,23 +647,29 @@ def conv1d_backprop_input(input_sizes, filters, out_backprop, stride, padding, d
                         padding, data_format, dilations)
 
 
+@_doc(**_BP)
 def conv1d_backprop_filter(input, filter_sizes, out_backprop, stride, padding, data_format="NWC", dilations=None):
-    """Gradient of :func:`conv1d` with respect to its filters ``[k, C, O]``.
+    """Gradient of :func:`conv1d` with respect to its filters.
 
     Parameters
     ----------
-    input : array_like
-        The forward input.
-    filter_sizes : sequence of 3 ints
+    {input_bp_1d}
+    filter_sizes : sequence of int or 1-D integer array
         The filters' shape ``[k, C, O]``.
-    out_backprop : array_like
-    stride, padding, data_format, dilations
-        As for :func:`conv1d`.
+    {out_backprop_1d}
+    {stride_1d}
+    {padding_1d}
+    {data_format_bp_1d}
+    {dilations_1d}
 
     Returns
     -------
     numpy.ndarray
-        Array of shape ``filter_sizes``.
+        The gradient with respect to the filters: shape ``filter_sizes``.
+
+    Raises
+    ------
+    {bp_raises}
 
     Examples
     --------
@@ -523,24 +683,42 @@ def conv1d_backprop_filter(input, filter_sizes, out_backprop, stride, padding, d
                         padding, data_format, dilations)
 
 
+@_doc(**_BP)
 def separable_conv1d_backprop(input, depthwise_filter, pointwise_filter, out_backprop, stride, padding,
                               data_format="NWC", dilations=None, *, depthwise_bias=None, depthwise_activation=None,
                               bias=None, activation=None):
     """Gradients of :func:`separable_conv1d` with respect to every operand.
 
+    As :func:`separable_conv2d_backprop` on the 1-D ops' shapes; padding may be ``"CAUSAL"``.
+
     Parameters
     ----------
-    input, depthwise_filter, pointwise_filter
-        The forward op's operands: filters ``[k, C, M]`` and ``[1, C*M, O]``.
-    out_backprop : array_like
-    stride, padding, data_format, dilations, depthwise_bias, depthwise_activation, bias, activation
-        As for :func:`separable_conv1d`; padding may be ``"CAUSAL"``.
+    {input_bp_1d}
+    depthwise_filter : array_like, shape [k, C, M]
+        The forward op's depthwise filter, in the input's dtype.
+    pointwise_filter : array_like, shape [1, C*M/groups, O]
+        The forward op's pointwise filter (``[1, C*M, O]`` for separable_conv1d).
+    {out_backprop_1d}
+    {stride_1d}
+    {padding_1d}
+    {data_format_bp_1d}
+    {dilations_1d}
+    {depthwise_bias}
+    {depthwise_activation}
+    bias : array_like, shape [O], optional
+        The forward op's bias, added after the pointwise step.
+    {activation}
 
     Returns
     -------
     SeparableGradients
-        ``(input, depthwise_filter, pointwise_filter, depthwise_bias, bias)``, None for a bias not
+        ``(input, depthwise_filter, pointwise_filter, depthwise_bias, bias)``: each the gradient
+        with respect to that operand, of its shape; a bias's entry is None when that bias was not
         given.
+
+    Raises
+    ------
+    {bp_raises}
 
     Examples
     --------
@@ -557,23 +735,44 @@ def separable_conv1d_backprop(input, depthwise_filter, pointwise_filter, out_bac
                                            activation=activation)
 
 
+@_doc(**_BP)
 def super_separable_conv1d_backprop(input, depthwise_filter, pointwise_filter, groups, out_backprop, stride,
                                     padding, data_format="NWC", dilations=None, *, depthwise_bias=None,
                                     depthwise_activation=None, bias=None, activation=None):
     """Gradients of :func:`super_separable_conv1d` with respect to every operand.
 
+    As :func:`super_separable_conv2d_backprop` on the 1-D ops' shapes.
+
     Parameters
     ----------
-    input, depthwise_filter, pointwise_filter, groups
-        The forward op's operands: filters ``[k, C, M]`` and ``[1, C*M/groups, O]``.
-    out_backprop : array_like
-    stride, padding, data_format, dilations, depthwise_bias, depthwise_activation, bias, activation
-        As for :func:`super_separable_conv1d`.
+    {input_bp_1d}
+    depthwise_filter : array_like, shape [k, C, M]
+        The forward op's depthwise filter, in the input's dtype.
+    pointwise_filter : array_like, shape [1, C*M/groups, O]
+        The forward op's pointwise filter (``[1, C*M, O]`` for separable_conv1d).
+    groups : int
+        The number of pointwise groups; divides ``C*M`` and ``O``.
+    {out_backprop_1d}
+    {stride_1d}
+    {padding_1d}
+    {data_format_bp_1d}
+    {dilations_1d}
+    {depthwise_bias}
+    {depthwise_activation}
+    bias : array_like, shape [O], optional
+        The forward op's bias, added after the pointwise step.
+    {activation}
 
     Returns
     -------
     SeparableGradients
-        As :func:`separable_conv1d_backprop`, in the 1-D shapes.
+        ``(input, depthwise_filter, pointwise_filter, depthwise_bias, bias)``: each the gradient
+        with respect to that operand, of its shape; a bias's entry is None when that bias was not
+        given.
+
+    Raises
+    ------
+    {bp_raises}
 
     Examples
     --------
