@@ -5,6 +5,8 @@ import json
 import pytest
 
 import sepcpp
+from optional_deps import required
+from tf_support import import_tensorflow
 
 
 def test_bench_json_smoke(capsys, restore_threads):
@@ -115,9 +117,11 @@ def test_slicenet_json_smoke(capsys, restore_threads):
     assert len(chk["rows"]) == 2 * len(s["threads"])
 
 
+@pytest.mark.uses("torch", "tensorflow")
 def test_slicenet_implementations_agree():
-    """sepcpp's layer (and functional API), PyTorch's and TensorFlow's definitions (where installed)
-    agree with a NumPy reference of the causal super-separable convolution."""
+    """sepcpp's layer (and functional API), PyTorch's and TensorFlow's definitions (where installed;
+    required under SEPCPP_REQUIRE_ALL=1, TensorFlow also under SEPCPP_REQUIRE_TENSORFLOW=1) agree
+    with a NumPy reference of the causal super-separable convolution."""
     import numpy as np
 
     from sepcpp import _bench
@@ -127,9 +131,12 @@ def test_slicenet_implementations_agree():
                                                                             "separable_conv2d")}
     if _bench._import_torch() is not None:
         impls["torch"] = _bench.setup_slicenet_torch
+    elif required("torch"):
+        import torch  # noqa: F401 - required here: let its ImportError fail the test
+        raise AssertionError("torch imports but sepcpp._bench._import_torch() does not find it")
     try:
-        import tensorflow  # noqa: F401
-    except Exception:  # noqa: BLE001 - TF missing or broken: its peer is not checked here
+        import_tensorflow()
+    except pytest.skip.Exception:  # TF missing and not required: its peer is not checked here
         pass
     else:
         impls["tf"] = lambda r, x, dw, pw: _bench.setup_slicenet_tf(r, x, dw, pw, _bench._all_threads())

@@ -13,13 +13,14 @@ import pytest
 
 import reference as ref
 import sepcpp
+from optional_deps import import_optional
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cython"
 
 
 @pytest.fixture(scope="module")
 def example(tmp_path_factory):
-    pytest.importorskip("Cython")
+    import_optional("cython")
     build = tmp_path_factory.mktemp("cython_example")
     for name in ("sepcpp_cython_example.pyx", "setup.py"):
         shutil.copy(EXAMPLE / name, build / name)
@@ -39,6 +40,7 @@ def test_headers_and_library_are_installed():
     assert (Path(sepcpp.__file__).parent / "__init__.pxd").is_file()
 
 
+@pytest.mark.uses("cython")
 def test_separable_from_cython(example):
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2, 11, 9, 12)).astype(np.float32)
@@ -51,6 +53,7 @@ def test_separable_from_cython(example):
     assert np.max(np.abs(got - want)) <= 1e-5 * max(1.0, np.max(np.abs(want)))
 
 
+@pytest.mark.uses("cython")
 def test_layer_from_cython(example):
     rng = np.random.default_rng(4)
     x = rng.standard_normal((2, 7, 6, 3))
@@ -61,6 +64,7 @@ def test_layer_from_cython(example):
     assert np.max(np.abs(got - want)) <= 1e-12 * max(1.0, np.max(np.abs(want)))
 
 
+@pytest.mark.uses("cython")
 def test_errors_cross_into_python(example):
     x = np.zeros((1, 5, 5, 8), np.float32)
     dw = np.zeros((3, 3, 8, 1), np.float32)

@@ -6,8 +6,8 @@ without FMA, gives the exact result: sepcpp must equal the reference bit for bit
 (oneDNN's benchdnn checks convolutions this way). The reference runs in float64, where these
 integers are exact too.
 
-The ISA is switched in-process with ``sepcpp._core.set_isa`` and restored after each test; one
-test also checks the ``SEPCPP_ISA`` environment variable in a subprocess.
+The ISA is switched in-process with ``sepcpp._core.set_isa`` (the ``isa`` fixture of conftest.py)
+and restored after each test; one test also checks the ``SEPCPP_ISA`` environment variable in a subprocess.
 """
 
 from __future__ import annotations
@@ -29,19 +29,8 @@ ISAS_COMPILED = _core.isas_compiled().split(",")
 ISAS_AVAILABLE = [i for i in _core.isas_available().split(",") if i]
 
 
-@pytest.fixture(params=ISAS_COMPILED)
-def isa(request):
-    """Runs the test with the kernels of one ISA, then restores the one in use before."""
-    name = request.param
-    if name not in ISAS_AVAILABLE:
-        pytest.skip(f"ISA {name} is compiled but not usable on this CPU (available: {ISAS_AVAILABLE})")
-    previous = _core.isa_in_use()
-    _core.set_isa(name)
-    assert _core.isa_in_use() == name
-    try:
-        yield name
-    finally:
-        _core.set_isa(previous)
+# The `isa` fixture (conftest.py) runs a test once per compiled ISA level and restores the level
+# in use after it; a level this CPU lacks is skipped, a failure under SEPCPP_REQUIRE_ALL=1.
 
 
 # (N, H, W, C, M, O, kh, kw, strides, dilations, padding NHWC, groups)
@@ -202,3 +191,89 @@ def test_sepcpp_isa_environment_variable_exact():
     first = next(iter(results.values()))
     for name, y in results.items():
         assert y == first, f"SEPCPP_ISA={name} differs from {next(iter(results))} on integer data"
+
+
+# --------------------------------------------------------------------------------------------
+# Exact with room to be wrong: dyadic values scaled by the fan-in keep the outputs of order 1, so
+# relu6 leaves most of them inside (0, 6), and the activation variants the test above does not
+# use (none after the depthwise step, a final one after separable and after conv with K > 128).
+# --------------------------------------------------------------------------------------------
+
+# op -> [(depthwise_activation, activation)]; depthwise_activation only for the two-step ops.
+ACT_VARIANTS = {
+    "depthwise": [(None, None), (None, "relu"), (None, "relu6")],
+    "pointwise": [(None, None), (None, "relu6")],
+    "separable": [(None, None), (None, "relu6"), ("relu6", "relu6"), ("relu", "relu"), (None, "relu")],
+    "super_separable": [(None, "relu6"), ("relu6", None)],
+    "conv": [(None, "relu"), (None, "relu6")],
+}
+
+
+def _kind(op):
+    return "conv" if op.startswith("conv") else op.rsplit("_", 1)[0]
+
+
+# GEOMETRIES plus two whose GEMM reduction (pointwise: C; separable: C*M/groups; conv: taps*C)
+# runs past the 128-row K block, so a final activation applied per block would show.
+VARIANT_GEOMETRIES = GEOMETRIES + [
+    (1, 5, 6, 136, 1, 40, 3, 3, (1, 1), (1, 1), "SAME", 1),
+    (1, 4, 7, 100, 3, 34, 2, 2, (2, 1), (1, 1), "VALID", 2),
+]
+VARIANT_CASES = [(op, da, a) for op in OPS_2D + OPS_1D for da, a in ACT_VARIANTS[_kind(op)]]
+
+
+def _dyadic_values(rng, dtype, kind):
+    """values(shape, role) for _make: x in {-1, -3/4, ..., 1}, filters k / 2**p with |k| <= 3 and
+    2**p about sqrt(fan-in) / 2, biases in quarters. Every product and partial sum is a multiple
+    of a power of two far above float32's resolution at these magnitudes: exact in any order."""
+    filters_seen = []
+
+    def values(shape, role):
+        if role == "x":
+            return rng.integers(-4, 5, size=shape).astype(dtype) / 4
+        if role == "b":
+            return rng.integers(-8, 9, size=shape).astype(dtype) / 4
+        depthwise_filter = kind in ("depthwise", "separable", "super_separable") and not filters_seen
+        filters_seen.append(shape)
+        fan_in = int(np.prod(shape[:-2] if depthwise_filter else shape[:-1]))
+        p = max(0, int(round(np.log2(np.sqrt(fan_in) / 2))))
+        return rng.integers(-3, 4, size=shape).astype(dtype) / dtype(2.0**p)
+
+    return values
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op,dw_act,act", VARIANT_CASES,
+                         ids=[f"{o}-dwact_{d}-act_{a}" for o, d, a in VARIANT_CASES])
+def test_dyadic_inputs_are_exact_with_every_activation(op, dw_act, act, dtype, isa):
+    kind = _kind(op)
+    rng = np.random.default_rng([13, VARIANT_CASES.index((op, dw_act, act))])
+    inside, total, long_k = 0, 0, 0
+    for gi, g in enumerate(VARIANT_GEOMETRIES):
+        for layout in _layouts(op):
+            args, red = _make(op, g, layout, dtype, rng, _dyadic_values(rng, dtype, kind))
+            args["activation"] = act
+            if kind in ("separable", "super_separable"):
+                args["depthwise_activation"] = dw_act
+            want = getattr(ref, op)(**args)
+            got = getattr(sepcpp, op)(**args)
+            assert got.dtype == dtype and got.shape == want.shape
+            bad = got.astype(np.float64) != want
+            if bad.any():
+                idx = tuple(int(i) for i in np.argwhere(bad)[0])
+                raise AssertionError(
+                    f"{op} dwact={dw_act} act={act} {np.dtype(dtype).name} isa={isa} geometry {gi} {layout}: "
+                    f"{int(bad.sum())} of {bad.size} elements not exact; first at {idx}: got {got[idx]!r}, "
+                    f"exact {want[idx]!r}")
+            # Outputs the activation leaves as computed (not clamped to 0 or 6).
+            inside += int(np.sum((want > 0) & (want < (6 if act == "relu6" else np.inf))
+                                 if act else want != 0))
+            total += want.size
+            if kind in ("separable", "super_separable"):  # the GEMM's K: the pointwise step's
+                red -= int(np.prod(args["depthwise_filter"].shape[:-2]))
+            long_k += kind != "depthwise" and red > 128
+    # A good share of outputs must lie where the activation does not decide them (about 30% for
+    # relu6 and 45% for relu, of which at most half can be positive; the integer test: 16%).
+    assert inside >= 0.25 * total, f"only {inside / total:.0%} of the outputs unclamped by {act}"
+    if kind != "depthwise":
+        assert long_k > 0, "no geometry with a reduction longer than the GEMM's 128-row block"

@@ -17,6 +17,7 @@ import textwrap
 import pytest
 
 import sepcpp
+from optional_deps import import_optional
 
 TIMEOUT = 120
 
@@ -125,8 +126,9 @@ def test_process_pool_executor_fork():
     assert out.strip().endswith("ok")
 
 
+@pytest.mark.uses("torch")
 def test_torch_dataloader_fork_workers():
-    pytest.importorskip("torch")
+    import_optional("torch")
     out = run_script(
         """
         import torch

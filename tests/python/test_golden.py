@@ -43,6 +43,23 @@ def test_golden_file_is_complete():
             assert f"{c['name']}__{role}" in ARRAYS, (c["name"], role)
 
 
+def _fused_options(case):
+    kw, arrays = case["kwargs"], case["array_kwargs"]
+    return ("depthwise_bias" in arrays, kw.get("depthwise_activation"), "bias" in arrays,
+            kw.get("activation"))
+
+
+def test_golden_covers_every_fused_combination():
+    """Every combination of depthwise_bias, depthwise_activation, bias and activation for
+    separable_conv2d (a depthwise bias without a depthwise activation and the converse included),
+    and of bias and activation for the one-step ops, each against a stored TensorFlow output."""
+    acts = (None, "relu", "relu6")
+    want_sep = {(db, da, b, a) for db in (False, True) for da in acts for b in (False, True) for a in acts}
+    assert {_fused_options(c) for c in CASES if c["op"] == "separable_conv2d"} >= want_sep
+    for op in ("depthwise_conv2d", "pointwise_conv2d", "conv2d"):
+        assert {_fused_options(c)[2:] for c in CASES if c["op"] == op} >= {(b, a) for b in (False, True) for a in acts}
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_golden(case):
     name = case["name"]

@@ -6,17 +6,9 @@ import pytest
 
 import reference as ref
 import sepcpp
-from sepcpp import _core
 
-ISAS = _core.isas_available().split(",")
-
-
-@pytest.fixture(params=ISAS)
-def isa(request):
-    before = _core.isa_in_use()
-    _core.set_isa(request.param)
-    yield request.param
-    _core.set_isa(before)
+# The `isa` fixture (conftest.py) runs each test once per compiled ISA level; a level this CPU
+# lacks is skipped, a failure under SEPCPP_REQUIRE_ALL=1.
 
 
 @pytest.mark.parametrize("k,d,padding", [(63, 1, "CAUSAL"), (63, 2, "CAUSAL"), (31, 3, "SAME"), (63, 1, "VALID")])

@@ -7,7 +7,8 @@ with the same misunderstanding would miss:
 - NCHW == transposed NHWC (NCW == transposed NWC), for every op;
 - a batch split in two and concatenated == the whole batch (bit for bit);
 - conv2d with the filter w[kh,kw,c,o] = sum_m dw[kh,kw,c,m] * pw[c*M+m,o] == separable;
-- 1-D ops == the 2-D ops on an H == 1 view (bit for bit), CAUSAL == explicit (k-1)*d left pad;
+- 1-D ops == the 2-D ops on an H == 1 view (bit for bit), CAUSAL == explicit (k-1)*d left pad
+  (and, since sepcpp's 1-D ops run its 2-D core, each 1-D result also against the 1-D reference);
 - scaling the input (and biases) by a power of two scales a linear (or ReLU) op's output by
   exactly that power (bit for bit), and so does scaling a filter;
 - super-separable with g groups == split + separable per group + concat (and == depthwise then
@@ -206,13 +207,24 @@ def test_1d_is_2d_with_unit_height(j, dtype, rng):
         (sepcpp.conv1d(x, cw, s, p1, dilations=d, bias=b, activation="relu6"),
          sepcpp.conv2d(x4, cw[None], (1, s), p2, dilations=(1, d), bias=b, activation="relu6")),
     ]
-    for name, (one, two) in zip(["depthwise", "separable", "conv"], pairs):
+    # sepcpp's 1-D ops are its 2-D core on an H == 1 view, so the bitwise relation alone compares a
+    # core call with itself: each 1-D result also meets the reference's own 1-D definition.
+    refs = [
+        (ref.depthwise_conv1d(x, dw, s, p1, dilations=d, bias=dwb, activation="relu"), kk),
+        (ref.separable_conv1d(x, dw, pw, s, p1, dilations=d, depthwise_bias=dwb, depthwise_activation="relu6",
+                              bias=b), kk + c * m),
+        (ref.conv1d(x, cw, s, p1, dilations=d, bias=b, activation="relu6"), kk * c),
+    ]
+    for name, (one, two), (want, red) in zip(["depthwise", "separable", "conv"], pairs, refs):
         _bitwise(one, two[:, 0], f"{name}_conv1d vs {name}_conv2d with H == 1 (case {j})")
+        _close(one, want, dtype, red, f"{name}_conv1d vs the 1-D reference (case {j})")
     if c * m % 2 == 0 and o % 2 == 0:
         pw2 = a(1, c * m // 2, o)
-        _bitwise(sepcpp.super_separable_conv1d(x, dw, pw2, 2, s, p1, dilations=d),
-                 sepcpp.super_separable_conv2d(x4, dw[None], pw2[None], 2, (1, s), p2, dilations=(1, d))[:, 0],
+        one = sepcpp.super_separable_conv1d(x, dw, pw2, 2, s, p1, dilations=d)
+        _bitwise(one, sepcpp.super_separable_conv2d(x4, dw[None], pw2[None], 2, (1, s), p2, dilations=(1, d))[:, 0],
                  f"super_separable_conv1d vs 2d with H == 1 (case {j})")
+        _close(one, ref.super_separable_conv1d(x, dw, pw2, 2, s, p1, dilations=d), dtype, kk + c * m // 2,
+               f"super_separable_conv1d vs the 1-D reference (case {j})")
 
 
 # --------------------------------------------------------------------------------------------

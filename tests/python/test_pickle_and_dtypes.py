@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import copy
-import importlib
 import multiprocessing
 import pickle
 
@@ -21,7 +20,7 @@ import numpy as np
 import pytest
 
 import sepcpp
-from tf_support import REQUIRED
+from optional_deps import import_optional
 
 DTYPES = [np.float32, np.float64]
 
@@ -140,7 +139,7 @@ def test_layers_take_pickled_arrays(dtype, rng):
 
 
 def _torch():
-    return importlib.import_module("torch") if REQUIRED else pytest.importorskip("torch")
+    return import_optional("torch")
 
 
 def lazily_negated(torch, a):
@@ -151,6 +150,7 @@ def lazily_negated(torch, a):
     return t
 
 
+@pytest.mark.uses("torch")
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("op", sorted(CALLS))
 def test_torch_lazy_negation_is_resolved(op, dtype, rng):
@@ -170,6 +170,7 @@ def test_torch_lazy_negation_is_resolved(op, dtype, rng):
     assert out.is_neg() and not out.resolve_neg().numpy().any(), "out= must not be written"
 
 
+@pytest.mark.uses("torch")
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_torch_lazy_negation_in_layers(dtype, rng):
     torch = _torch()

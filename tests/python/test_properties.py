@@ -20,7 +20,10 @@ import os
 import numpy as np
 import pytest
 
-hypothesis = pytest.importorskip("hypothesis")
+from optional_deps import import_optional  # noqa: E402
+
+hypothesis = import_optional("hypothesis")
+pytestmark = pytest.mark.uses("hypothesis")
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 

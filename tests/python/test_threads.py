@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import reference as ref
+from optional_deps import import_optional, not_applicable
 from reference import assert_close
 
 import sepcpp
@@ -198,11 +199,12 @@ def test_set_num_threads_bad_values():
     assert sepcpp.get_num_threads() == 2
 
 
+@pytest.mark.uses("threadpoolctl")
 @pytest.mark.usefixtures("restore_threads")
 def test_threadpoolctl_limits_openmp(rng):
-    threadpoolctl = pytest.importorskip("threadpoolctl")
+    threadpoolctl = import_optional("threadpoolctl")
     if not sepcpp.info()["openmp"]:
-        pytest.skip("sepcpp built without OpenMP")
+        not_applicable("sepcpp built with its own thread pool, not OpenMP")
     sepcpp.set_num_threads(0)
     args = work_case("conv2d", rng, np.float32, size="small")
     expected = sepcpp.conv2d(**args)  # make sure the OpenMP runtime is loaded and used
@@ -226,7 +228,7 @@ def test_threadpoolctl_limits_openmp(rng):
 @pytest.mark.parametrize("omp", ["1", "3"])
 def test_omp_num_threads_environment(omp):
     if not sepcpp.info()["openmp"]:
-        pytest.skip("sepcpp built without OpenMP")
+        not_applicable("sepcpp built with its own thread pool, not OpenMP")
     env = dict(os.environ, OMP_NUM_THREADS=omp)
     code = "import sepcpp; print(sepcpp.get_num_threads(), sepcpp.info()['num_threads'])"
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
@@ -235,11 +237,12 @@ def test_omp_num_threads_environment(omp):
     assert proc.stdout.split() == [omp, omp]
 
 
+@pytest.mark.uses("threadpoolctl")
 @pytest.mark.usefixtures("restore_threads")
 def test_threadpoolctl_sees_and_limits_the_pool(rng):
     """threadpoolctl lists sepcpp's pool and limits it (user_api "sepcpp" or no user_api), and puts
     the count back afterwards; results do not change."""
-    threadpoolctl = pytest.importorskip("threadpoolctl")
+    threadpoolctl = import_optional("threadpoolctl")
     kw = work_case("separable_conv2d", rng)
     x = kw.pop("input")
     want = sepcpp.separable_conv2d(x, **kw)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import reference as ref
+from optional_deps import import_optional
 from reference import assert_close, layout_variant, LAYOUT_KINDS
 
 import sepcpp
@@ -256,10 +257,11 @@ def test_zero_stride_input(op, rng):
     run_case(op, args, call_args, what=f"{op} broadcast input")
 
 
+@pytest.mark.uses("torch")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("op", ALL_OPS)
 def test_torch_tensors(op, dtype, rng):
-    torch = pytest.importorskip("torch")
+    torch = import_optional("torch")
     args = random_case(op, rng)
     args = {k: (np.asarray(v).astype(dtype) if k in ARRAY_ARGS else v) for k, v in args.items()}
     call_args = dict(args)
@@ -597,9 +599,10 @@ def test_reference_against_brute_force(seed):
         rtol=1e-12)
 
 
+@pytest.mark.uses("torch")
 @pytest.mark.parametrize("seed", range(6))
 def test_reference_against_torch(seed):
-    torch = pytest.importorskip("torch")
+    torch = import_optional("torch")
     F = torch.nn.functional
     rng = np.random.default_rng([500, seed])
     c, m, o = 3, 2, 5

@@ -13,8 +13,8 @@ wrong, the reference is built from TensorFlow ops that are right:
 * Explicit padding in 1-D (tf.nn.conv1d refuses a list) and CAUSAL: tf.pad, then VALID.
 * Keras 3's SeparableConv1D / DepthwiseConv1D have no padding='causal': explicit left zero padding.
 
-TensorFlow is optional (pytest.importorskip) except under SEPCPP_REQUIRE_TENSORFLOW=1, which the
-test runner sets; CI installs it so these tests run there. The module
+TensorFlow is optional (pytest.importorskip) except under SEPCPP_REQUIRE_TENSORFLOW=1 or
+SEPCPP_REQUIRE_ALL=1, which the test runner sets; CI installs it so these tests run there. The module
 prints nothing: TensorFlow's import-time C++ logging is sent to /dev/null.
 """
 
@@ -33,6 +33,8 @@ with _silenced():
         pass
 
 import sepcpp  # noqa: E402
+
+pytestmark = pytest.mark.uses("tensorflow")
 
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 
@@ -252,7 +254,53 @@ def _cases_1d():
     return cases
 
 
-CASES = _cases_2d() + _cases_1d()
+def _fused_cases():
+    """Every combination of the fused options: bias x activation for each op, and depthwise_bias x
+    depthwise_activation x bias x activation (36) for separable, in 2-D and 1-D, both dtypes and
+    layouts in turn."""
+    cases = []
+    geo2 = [((7, 8), (3, 3), (1, 1), (1, 1), "SAME"), ((9, 8), (3, 2), (2, 1), (1, 1), "VALID"),
+            ((8, 9), (3, 3), (1, 1), (2, 1), _ex(1, 0, 2, 1))]
+    geo1 = [(14, 3, 1, 1, "CAUSAL"), (13, 4, 2, 1, "SAME"), (15, 3, 1, 2, "VALID")]
+    i = 0
+    for dim, geos in ((2, geo2), (1, geo1)):
+        for op in ("depthwise", "pointwise", "conv", "separable"):
+            if op == "pointwise" and dim == 1:
+                continue
+            dw_opts = [(False, None)]
+            if op == "separable":
+                dw_opts = [(db, da) for db in (False, True) for da in ACTS]
+            for db, da in dw_opts:
+                for b in (False, True):
+                    for act in ACTS:
+                        g = geos[i % len(geos)]
+                        fmt = ("NHWC", "NCHW")[i % 2] if dim == 2 else ("NWC", "NCW")[i % 2]
+                        if op == "pointwise":
+                            g = ((6, 5), (1, 1), (1, 1), (1, 1), "VALID")
+                        cases.append(Case(op, dim, (F32, F64)[(i // 2) % 2], g[0], g[1], g[2], g[3], g[4],
+                                          n=1 + i % 2, c=(5, 3, 9)[i % 3], m=1 + i % 2, o=(7, 4, 17)[i % 3],
+                                          fmt=fmt, form="pair" if dim == 2 else "int", bias=b, act=act,
+                                          depthwise_bias=db, depthwise_act=da, seed=7000 + i))
+                        i += 1
+    return cases
+
+
+FUSED_CASES = _fused_cases()
+CASES = _cases_2d() + _cases_1d() + FUSED_CASES
+
+
+def test_fused_cases_cover_every_combination():
+    """Each op meets TensorFlow with every combination of its fused options (a depthwise bias
+    without a depthwise activation and the converse included), in both dtypes."""
+    for dim in (1, 2):
+        for op in ("depthwise", "pointwise", "conv", "separable"):
+            if op == "pointwise" and dim == 1:
+                continue
+            got = {(c.depthwise_bias, c.depthwise_act, c.bias, c.act) for c in FUSED_CASES
+                   if c.op == op and c.dim == dim}
+            dw = [(db, da) for db in (False, True) for da in ACTS] if op == "separable" else [(False, None)]
+            assert got == {(db, da, b, a) for db, da in dw for b in (False, True) for a in ACTS}, (op, dim)
+    assert {c.dtype for c in FUSED_CASES} == {F32, F64}
 
 
 # ---------------------------------------------------------------------------------------------

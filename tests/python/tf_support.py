@@ -1,7 +1,8 @@
 """TensorFlow for the tests that compare with it: quiet, and required where the runner says so.
 
-tests/run_all.sh (and so CI) sets SEPCPP_REQUIRE_TENSORFLOW=1: there a missing TensorFlow is an
-import error, not a skip, so comparisons with TensorFlow cannot silently count as passed.
+tests/run_all.sh (and so CI) sets SEPCPP_REQUIRE_TENSORFLOW=1 and SEPCPP_REQUIRE_ALL=1 (either
+does): there a missing TensorFlow is an import error, not a skip, so comparisons with TensorFlow
+cannot silently count as passed.
 """
 
 import contextlib
@@ -14,7 +15,8 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-REQUIRED = os.environ.get("SEPCPP_REQUIRE_TENSORFLOW") == "1"
+REQUIRED = (os.environ.get("SEPCPP_REQUIRE_TENSORFLOW") == "1"
+            or os.environ.get("SEPCPP_REQUIRE_ALL") == "1")
 
 
 @contextlib.contextmanager

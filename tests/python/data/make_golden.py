@@ -344,6 +344,55 @@ add("founding_separable", "separable_conv2d",
     run(lambda: tf.nn.separable_conv2d(x, w2, w3, s4, "VALID")), "tf.nn.separable_conv2d",
     exact=True, terms=5)
 
+# --- Every combination of the fused options ------------------------------------------------------
+# (appended after the cases above, so their random arrays stay what they were)
+# depthwise_conv2d / pointwise_conv2d / conv2d: bias x activation.
+for op in ("depthwise_conv2d", "pointwise_conv2d", "conv2d"):
+    for j, (has_b, act) in enumerate([(b_, a_) for b_ in (False, True) for a_ in (None, "relu", "relu6")]):
+        dt = (f32, f64)[j % 2]
+        x = rand((1, 5, 6, 3), dt)
+        if op == "depthwise_conv2d":
+            w = rand((3, 3, 3, 2), dt)
+            out_c, terms = 6, 9
+            y = tf.nn.depthwise_conv2d(x, w, [1, 1, 1, 1], "SAME")
+            kwargs = {"strides": 1, "padding": "SAME", "data_format": "NHWC", "dilations": None}
+            roles = [("input", x), ("filter", w)]
+        elif op == "pointwise_conv2d":
+            w = rand((1, 1, 3, 5), dt)
+            out_c, terms = 5, 3
+            y = tf.nn.conv2d(x, w, 1, "VALID")
+            kwargs = {"data_format": "NHWC"}
+            roles = [("input", x), ("filter", w)]
+        else:
+            w = rand((2, 3, 3, 4), dt)
+            out_c, terms = 4, 18
+            y = tf.nn.conv2d(x, w, 1, "VALID")
+            kwargs = {"strides": 1, "padding": "VALID", "data_format": "NHWC", "dilations": None}
+            roles = [("input", x), ("filters", w)]
+        b = rand((out_c,), dt) if has_b else None
+        y = run(lambda: bias_act(y, b, act))
+        add(f"fused_{op}_b{int(has_b)}_{act}", op, roles, dict(kwargs, activation=act), y,
+            f"tf.nn ({op}) + bias_add + activation", array_kwargs={"bias": b}, terms=terms)
+
+# separable_conv2d: depthwise_bias x depthwise_activation x bias x activation (36 combinations).
+for j, (has_db, dw_act, has_b, act) in enumerate(
+        [(db_, da_, b_, a_) for db_ in (False, True) for da_ in (None, "relu", "relu6")
+         for b_ in (False, True) for a_ in (None, "relu", "relu6")]):
+    dt = (f32, f64)[j % 2]
+    x = rand((1, 6, 5, 3), dt)
+    wd = rand((3, 3, 3, 2), dt)
+    wp = rand((1, 1, 6, 4), dt)
+    bd = rand((6,), dt) if has_db else None
+    b = rand((4,), dt) if has_b else None
+    y = run(lambda: bias_act(tf.nn.conv2d(
+        bias_act(tf.nn.depthwise_conv2d(x, wd, [1, 1, 1, 1], "SAME"), bd, dw_act), wp, 1, "VALID"), b, act))
+    add(f"fused_sep_db{int(has_db)}_{dw_act}_b{int(has_b)}_{act}", "separable_conv2d",
+        [("input", x), ("depthwise_filter", wd), ("pointwise_filter", wp)],
+        {"strides": 1, "padding": "SAME", "data_format": "NHWC", "dilations": None,
+         "depthwise_activation": dw_act, "activation": act},
+        y, "depthwise_conv2d + bias_add + activation, conv2d 1x1 + bias_add + activation",
+        array_kwargs={"depthwise_bias": bd, "bias": b}, terms=9 + 6)
+
 # -------------------------------------------------------------------------------------------------
 meta = {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__,
         "generator": "tests/python/data/make_golden.py", "cases": CASES}
