@@ -10,8 +10,6 @@ forward ops gives TensorFlow's gradients without them.
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pytest
 import reference_backprop as rb
@@ -19,18 +17,7 @@ import sepcpp
 from reference import assert_close
 from tf_support import import_tensorflow, silenced
 
-ISAS = sepcpp.info()["isa_available"]
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
-
-
-@contextlib.contextmanager
-def isa(name):
-    before = sepcpp._core.isa_in_use()
-    sepcpp._core.set_isa(name)
-    try:
-        yield
-    finally:
-        sepcpp._core.set_isa(before)
 
 
 def _rand(rng, shape, dtype, scale=1.0):
@@ -88,7 +75,7 @@ def _in_layout(a_cl, layout):
 @pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
 @pytest.mark.parametrize("dtype", [F32, F64], ids=["f32", "f64"])
 @pytest.mark.parametrize("op", ["depthwise", "conv"])
-def test_input_and_filter_gradients_match_reference(rng, op, geom, layout, dtype):
+def test_input_and_filter_gradients_match_reference(rng, op, geom, layout, dtype, isa):
     c, m, o = 3, 2, 5
     cout = c * m if op == "depthwise" else o
     xs, dys, s, d, pad, (kh, kw) = _shapes(geom, layout, c, cout)
@@ -105,12 +92,10 @@ def test_input_and_filter_gradients_match_reference(rng, op, geom, layout, dtype
         want_dx = rb.conv_input(xs, f, dy, s, pad, layout, d)
         want_df = rb.conv_filter(x, fshape, dy, s, pad, layout, d)
         fn_in, fn_f = sepcpp.conv2d_backprop_input, sepcpp.conv2d_backprop_filter
-    for level in ISAS:
-        with isa(level):
-            dx = fn_in(np.array(xs), f, dy, s, pad, layout, d)
-            df = fn_f(x, list(fshape), dy, s, pad, layout, d)
-        assert_close(dx, want_dx, dtype, reduction=kh * kw * cout, what=f"{op} input gradient, {level}")
-        assert_close(df, want_df, dtype, reduction=1000, what=f"{op} filter gradient, {level}")
+    dx = fn_in(np.array(xs), f, dy, s, pad, layout, d)
+    df = fn_f(x, list(fshape), dy, s, pad, layout, d)
+    assert_close(dx, want_dx, dtype, reduction=kh * kw * cout, what=f"{op} input gradient, {isa}")
+    assert_close(df, want_df, dtype, reduction=1000, what=f"{op} filter gradient, {isa}")
     # The operands are not written.
     assert np.array_equal(x, x0) and np.array_equal(dy, dy0) and np.array_equal(f, f0)
 
@@ -129,7 +114,7 @@ SEPARABLE_CASES = [
 @pytest.mark.parametrize("case", SEPARABLE_CASES, ids=[f"s{i}" for i in range(len(SEPARABLE_CASES))])
 @pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
 @pytest.mark.parametrize("dtype", [F32, F64], ids=["f32", "f64"])
-def test_separable_gradients_match_reference(rng, case, layout, dtype):
+def test_separable_gradients_match_reference(rng, case, layout, dtype, isa):
     gi, m, groups, o, has_bd, dw_act, has_b, act = case
     c = 3
     xs, dys, s, d, pad, (kh, kw) = _shapes(GEOMETRIES[gi], layout, c, o)
@@ -141,18 +126,16 @@ def test_separable_gradients_match_reference(rng, case, layout, dtype):
     b = _rand(rng, (o,), dtype, 3.0) if has_b else None
     kwargs = {"depthwise_bias": bd, "depthwise_activation": dw_act, "bias": b, "activation": act}
     want = rb.separable(x, fd, fp, groups, dy, s, pad, layout, d, **kwargs)
-    for level in ISAS:
-        with isa(level):
-            if groups == 1:
-                got = sepcpp.separable_conv2d_backprop(x, fd, fp, dy, s, pad, layout, d, **kwargs)
-            else:
-                got = sepcpp.super_separable_conv2d_backprop(x, fd, fp, groups, dy, s, pad, layout, d, **kwargs)
-        assert isinstance(got, sepcpp.SeparableGradients)
-        for name, g, w in zip(got._fields, got, want):
-            if w is None:
-                assert g is None, name
-            else:
-                assert_close(g, w, dtype, reduction=1000, what=f"separable {name} gradient, {level}")
+    if groups == 1:
+        got = sepcpp.separable_conv2d_backprop(x, fd, fp, dy, s, pad, layout, d, **kwargs)
+    else:
+        got = sepcpp.super_separable_conv2d_backprop(x, fd, fp, groups, dy, s, pad, layout, d, **kwargs)
+    assert isinstance(got, sepcpp.SeparableGradients)
+    for name, g, w in zip(got._fields, got, want):
+        if w is None:
+            assert g is None, name
+        else:
+            assert_close(g, w, dtype, reduction=1000, what=f"separable {name} gradient, {isa}")
 
 
 @pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
@@ -199,7 +182,7 @@ def _lift_1d(w, k, s, d, pad, layout):
 @pytest.mark.parametrize("geom", GEOMETRIES_1D, ids=[f"g{i}" for i in range(len(GEOMETRIES_1D))])
 @pytest.mark.parametrize("layout", ["NWC", "NCW"])
 @pytest.mark.parametrize("dtype", [F32, F64], ids=["f32", "f64"])
-def test_1d_gradients_match_reference(rng, geom, layout, dtype):
+def test_1d_gradients_match_reference(rng, geom, layout, dtype, isa):
     w, k, s, d, pad = geom
     c, m, o, n = 3, 2, 4, 2
     s2, d2, pad2, layout2d = _lift_1d(w, k, s, d, pad, layout)
@@ -214,46 +197,44 @@ def test_1d_gradients_match_reference(rng, geom, layout, dtype):
     dy_d = _rand(rng, sepcpp.depthwise_conv1d(x, fd, s, pad_arg, layout, d).shape, dtype)
     sq = lambda a: np.squeeze(a, axis)
     e = lambda a: np.expand_dims(a, axis)
-    for level in ISAS:
-        with isa(level):
-            got = {
-                "dw_in": sepcpp.depthwise_conv1d_backprop_input(x.shape, fd, dy_d, s, pad_arg, layout, d),
-                "dw_f": sepcpp.depthwise_conv1d_backprop_filter(x, fd.shape, dy_d, s, pad_arg, layout, d),
-                "conv_in": sepcpp.conv1d_backprop_input(np.array(x.shape), fc, dy_c, s, pad_arg, layout, d),
-                "conv_f": sepcpp.conv1d_backprop_filter(x, fc.shape, dy_c, s, pad_arg, layout, d),
-                "sep": sepcpp.separable_conv1d_backprop(x, fd, fp, dy_c, s, pad_arg, layout, d,
-                                                        depthwise_activation="relu", bias=np.ones(o, dtype)),
-                "super": sepcpp.super_separable_conv1d_backprop(x, fd, fp[:, :3], 2, dy_c, s, pad_arg, layout, d,
-                                                                depthwise_bias=np.ones(c * m, dtype),
-                                                                activation="relu"),
-            }
-        want = {
-            "dw_in": sq(rb.depthwise_input(x4.shape, fd[None], e(dy_d), s2, pad2, layout2d, d2)),
-            "dw_f": rb.depthwise_filter(x4, (1,) + fd.shape, e(dy_d), s2, pad2, layout2d, d2)[0],
-            "conv_in": sq(rb.conv_input(x4.shape, fc[None], e(dy_c), s2, pad2, layout2d, d2)),
-            "conv_f": rb.conv_filter(x4, (1,) + fc.shape, e(dy_c), s2, pad2, layout2d, d2)[0],
-        }
-        for key, wv in want.items():
-            assert_close(got[key], wv, dtype, reduction=1000, what=f"{key} 1-D, {level}")
-        ref_sep = rb.separable(x4, fd[None], fp[None], 1, e(dy_c), s2, pad2, layout2d, d2,
-                               depthwise_activation="relu", bias=np.ones(o))
-        ref_super = rb.separable(x4, fd[None], fp[None][:, :, :3], 2, e(dy_c), s2, pad2, layout2d, d2,
-                                 depthwise_bias=np.ones(c * m), activation="relu")
-        for key, ref in (("sep", ref_sep), ("super", ref_super)):
-            g = got[key]
-            want_1d = (sq(ref[0]), ref[1][0], ref[2][0], ref[3], ref[4])
-            for name, gv, wv in zip(g._fields, g, want_1d):
-                if wv is None:
-                    assert gv is None, (key, name)
-                else:
-                    assert_close(gv, wv, dtype, reduction=1000, what=f"{key} {name} 1-D, {level}")
+    got = {
+        "dw_in": sepcpp.depthwise_conv1d_backprop_input(x.shape, fd, dy_d, s, pad_arg, layout, d),
+        "dw_f": sepcpp.depthwise_conv1d_backprop_filter(x, fd.shape, dy_d, s, pad_arg, layout, d),
+        "conv_in": sepcpp.conv1d_backprop_input(np.array(x.shape), fc, dy_c, s, pad_arg, layout, d),
+        "conv_f": sepcpp.conv1d_backprop_filter(x, fc.shape, dy_c, s, pad_arg, layout, d),
+        "sep": sepcpp.separable_conv1d_backprop(x, fd, fp, dy_c, s, pad_arg, layout, d,
+                                                depthwise_activation="relu", bias=np.ones(o, dtype)),
+        "super": sepcpp.super_separable_conv1d_backprop(x, fd, fp[:, :3], 2, dy_c, s, pad_arg, layout, d,
+                                                        depthwise_bias=np.ones(c * m, dtype),
+                                                        activation="relu"),
+    }
+    want = {
+        "dw_in": sq(rb.depthwise_input(x4.shape, fd[None], e(dy_d), s2, pad2, layout2d, d2)),
+        "dw_f": rb.depthwise_filter(x4, (1,) + fd.shape, e(dy_d), s2, pad2, layout2d, d2)[0],
+        "conv_in": sq(rb.conv_input(x4.shape, fc[None], e(dy_c), s2, pad2, layout2d, d2)),
+        "conv_f": rb.conv_filter(x4, (1,) + fc.shape, e(dy_c), s2, pad2, layout2d, d2)[0],
+    }
+    for key, wv in want.items():
+        assert_close(got[key], wv, dtype, reduction=1000, what=f"{key} 1-D, {isa}")
+    ref_sep = rb.separable(x4, fd[None], fp[None], 1, e(dy_c), s2, pad2, layout2d, d2,
+                           depthwise_activation="relu", bias=np.ones(o))
+    ref_super = rb.separable(x4, fd[None], fp[None][:, :, :3], 2, e(dy_c), s2, pad2, layout2d, d2,
+                             depthwise_bias=np.ones(c * m), activation="relu")
+    for key, ref in (("sep", ref_sep), ("super", ref_super)):
+        g = got[key]
+        want_1d = (sq(ref[0]), ref[1][0], ref[2][0], ref[3], ref[4])
+        for name, gv, wv in zip(g._fields, g, want_1d):
+            if wv is None:
+                assert gv is None, (key, name)
+            else:
+                assert_close(gv, wv, dtype, reduction=1000, what=f"{key} {name} 1-D, {isa}")
 
 
 # ---------------------------------------------------------------------------------------------
 # Bitwise the same for any thread count
 # ---------------------------------------------------------------------------------------------
 
-def test_bitwise_identical_for_1_2_3_threads(rng, restore_threads):
+def test_bitwise_identical_for_1_2_3_threads(rng, restore_threads, isa):
     dtype = F32
     x = _rand(rng, (2, 23, 21, 16), dtype)
     fd = _rand(rng, (3, 3, 16, 2), dtype)
@@ -281,15 +262,13 @@ def test_bitwise_identical_for_1_2_3_threads(rng, restore_threads):
                                               depthwise_activation="relu", bias=fp[0, 0, 0, :6]),
         ]
 
-    for level in ISAS:
-        with isa(level):
-            results = {}
-            for t in (1, 2, 3):
-                sepcpp.set_num_threads(t)
-                results[t] = [r for r in run_all() if r is not None]
-            for t in (2, 3):
-                for i, (a, b) in enumerate(zip(results[1], results[t])):
-                    assert a.tobytes() == b.tobytes(), f"{level}: result {i} differs between 1 and {t} threads"
+    results = {}
+    for t in (1, 2, 3):
+        sepcpp.set_num_threads(t)
+        results[t] = [r for r in run_all() if r is not None]
+    for t in (2, 3):
+        for i, (a, b) in enumerate(zip(results[1], results[t])):
+            assert a.tobytes() == b.tobytes(), f"{isa}: result {i} differs between 1 and {t} threads"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -317,9 +296,10 @@ TF_GEOMETRIES = [(7, 6, 3, 1, 1, "SAME"), (9, 8, 3, 2, 1, "VALID"), (8, 9, 3, 1,
                  (9, 9, 5, 3, 1, "SAME")]
 
 
+@pytest.mark.uses("tensorflow")
 @pytest.mark.parametrize("geom", TF_GEOMETRIES, ids=[f"t{i}" for i in range(len(TF_GEOMETRIES))])
 @pytest.mark.parametrize("dtype", [F32, F64], ids=["f32", "f64"])
-def test_against_tensorflow_tape(rng, geom, dtype):
+def test_against_tensorflow_tape(rng, geom, dtype, isa):
     tf = _tf()
     h, w, k, s, d, pad = geom
     c, m, o = 3, 2, 5
@@ -346,28 +326,26 @@ def test_against_tensorflow_tape(rng, geom, dtype):
         want_c = [np.asarray(g) for g in tape.gradient(y_c, [tx, tfc], output_gradients=tf.constant(dy_c))]
         want_s = [np.asarray(g) for g in tape.gradient(y_s, [tx, tfd, tfp, tbd, tb], output_gradients=tf.constant(dy_s))]
         want_p = [np.asarray(g) for g in tape.gradient(y_plain, [tx, tfd, tfp], output_gradients=tf.constant(dy_s))]
-    for level in ISAS:
-        for layout in ("NHWC", "NCHW"):
-            lay = (lambda a: a) if layout == "NHWC" else _nchw
-            back = (lambda a: a) if layout == "NHWC" else (lambda a: np.moveaxis(a, 1, -1))
-            xs = x.shape if layout == "NHWC" else _nchw(x).shape
-            with isa(level):
-                got_d = [back(sepcpp.depthwise_conv2d_backprop_input(xs, fd, lay(dy_d), _tf_strides(s, layout), pad,
-                                                                     layout, d)),
-                         sepcpp.depthwise_conv2d_backprop_filter(lay(x), fd.shape, lay(dy_d), s, pad, layout, d)]
-                got_c = [back(sepcpp.conv2d_backprop_input(xs, fc, lay(dy_c), s, pad, layout, d)),
-                         sepcpp.conv2d_backprop_filter(lay(x), fc.shape, lay(dy_c), s, pad, layout, d)]
-                gs = sepcpp.separable_conv2d_backprop(lay(x), fd, fp, lay(dy_s), s, pad, layout, d, depthwise_bias=bd,
-                                                      depthwise_activation="relu6", bias=b, activation="relu")
-                gp = sepcpp.separable_conv2d_backprop(lay(x), fd, fp, lay(dy_s), s, pad, layout, d)
-            got_s = [back(gs.input), gs.depthwise_filter, gs.pointwise_filter, gs.depthwise_bias, gs.bias]
-            got_p = [back(gp.input), gp.depthwise_filter, gp.pointwise_filter]
-            assert gp.depthwise_bias is None and gp.bias is None
-            for what, got, want in (("depthwise", got_d, want_d), ("conv2d", got_c, want_c),
-                                    ("separable+bias+relu", got_s, want_s), ("separable", got_p, want_p)):
-                for i, (g, wv) in enumerate(zip(got, want)):
-                    assert_close(np.ascontiguousarray(g), wv.astype(np.float64), dtype, reduction=1000,
-                                 what=f"{what} gradient {i} vs TensorFlow, {layout}, {level}")
+    for layout in ("NHWC", "NCHW"):
+        lay = (lambda a: a) if layout == "NHWC" else _nchw
+        back = (lambda a: a) if layout == "NHWC" else (lambda a: np.moveaxis(a, 1, -1))
+        xs = x.shape if layout == "NHWC" else _nchw(x).shape
+        got_d = [back(sepcpp.depthwise_conv2d_backprop_input(xs, fd, lay(dy_d), _tf_strides(s, layout), pad,
+                                                             layout, d)),
+                 sepcpp.depthwise_conv2d_backprop_filter(lay(x), fd.shape, lay(dy_d), s, pad, layout, d)]
+        got_c = [back(sepcpp.conv2d_backprop_input(xs, fc, lay(dy_c), s, pad, layout, d)),
+                 sepcpp.conv2d_backprop_filter(lay(x), fc.shape, lay(dy_c), s, pad, layout, d)]
+        gs = sepcpp.separable_conv2d_backprop(lay(x), fd, fp, lay(dy_s), s, pad, layout, d, depthwise_bias=bd,
+                                              depthwise_activation="relu6", bias=b, activation="relu")
+        gp = sepcpp.separable_conv2d_backprop(lay(x), fd, fp, lay(dy_s), s, pad, layout, d)
+        got_s = [back(gs.input), gs.depthwise_filter, gs.pointwise_filter, gs.depthwise_bias, gs.bias]
+        got_p = [back(gp.input), gp.depthwise_filter, gp.pointwise_filter]
+        assert gp.depthwise_bias is None and gp.bias is None
+        for what, got, want in (("depthwise", got_d, want_d), ("conv2d", got_c, want_c),
+                                ("separable+bias+relu", got_s, want_s), ("separable", got_p, want_p)):
+            for i, (g, wv) in enumerate(zip(got, want)):
+                assert_close(np.ascontiguousarray(g), wv.astype(np.float64), dtype, reduction=1000,
+                             what=f"{what} gradient {i} vs TensorFlow, {layout}, {isa}")
 
 
 def _tf_strides(s, layout):
@@ -375,6 +353,7 @@ def _tf_strides(s, layout):
     return [1, s, s, 1] if layout == "NHWC" else [1, 1, s, s]
 
 
+@pytest.mark.uses("tensorflow")
 @pytest.mark.parametrize("pad", ["SAME", "VALID", "CAUSAL"])
 def test_1d_against_tensorflow_tape(rng, pad):
     tf = _tf()
