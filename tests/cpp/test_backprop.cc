@@ -1,10 +1,10 @@
 // The backprop ops (sepcpp/backprop.hpp) against a naive double-precision reference written here
 // from the definitions (one loop per index: every output pixel, tap and channel adds its product
-// to the gradient it touches), on the ISA level given as argument (ctest runs each; 77: unusable here),
-// float and double, NHWC and NCHW (NCHW
-// operands and results as strided views over NHWC memory, so the packing and scattering paths run
-// too), for geometries TensorFlow refuses as well (stride with dilation, unequal strides), and
-// bitwise the same for 1, 2 and 3 threads. Gradients are prefilled with NaN so that an element the
+// to the gradient it touches), on the ISA level given as argument (ctest runs each; exit 77 when
+// this CPU cannot run it), float and double, NHWC and NCHW (NCHW operands and results as strided
+// views over NHWC memory, so the packing and scattering paths run too), for geometries TensorFlow
+// refuses as well (stride with dilation, unequal strides), and bitwise the same for 1, 2 and 3
+// threads. Gradients are prefilled with NaN so that an element the
 // op forgets to write fails.
 #include <cmath>
 #include <cstdint>
