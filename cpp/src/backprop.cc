@@ -432,31 +432,39 @@ void conv2d_backprop_filter(const Tensor<const T>& input, const int64_t filter_s
 }
 
 namespace {
-// TensorFlow's activation gradients: relu passes where x > 0, relu6 where 0 < x < 6.
+// The activations and TensorFlow's gradients of them, as loops with the activation chosen outside
+// (simple selects the compiler vectorises; random data would defeat a branch per element).
+// y[j] = act(x[j]); NaN passes through, as in the forward kernels' clamp.
 template <class T>
-inline bool passes(Activation a, T x) {
+void activate(Activation a, const T* x, T* y, int64_t n) {
   switch (a) {
     case Activation::kNone:
-      return true;
+      std::copy(x, x + n, y);
+      break;
     case Activation::kRelu:
-      return x > T(0);
+      for (int64_t j = 0; j < n; ++j) y[j] = x[j] < T(0) ? T(0) : x[j];
+      break;
     case Activation::kRelu6:
-      return x > T(0) && x < T(6);
+      for (int64_t j = 0; j < n; ++j) y[j] = x[j] < T(0) ? T(0) : x[j] > T(6) ? T(6) : x[j];
+      break;
   }
-  return true;
 }
 
+// g[j] = grad[j] where the activation passes the gradient at its input x[j], else 0: relu where
+// x > 0, relu6 where 0 < x < 6 (TensorFlow's rules; NaN passes nothing).
 template <class T>
-inline T activate(Activation a, T x) {
+void mask_gradient(Activation a, const T* x, const T* grad, T* g, int64_t n) {
   switch (a) {
     case Activation::kNone:
-      return x;
+      if (g != grad) std::copy(grad, grad + n, g);
+      break;
     case Activation::kRelu:
-      return x > T(0) ? x : T(0);
+      for (int64_t j = 0; j < n; ++j) g[j] = x[j] > T(0) ? grad[j] : T(0);
+      break;
     case Activation::kRelu6:
-      return x > T(0) ? (x < T(6) ? x : T(6)) : T(0);
+      for (int64_t j = 0; j < n; ++j) g[j] = (x[j] > T(0)) & (x[j] < T(6)) ? grad[j] : T(0);
+      break;
   }
-  return x;
 }
 }  // namespace
 
@@ -586,23 +594,19 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
           const T* a = mid.data();
           if (act1 != Activation::kNone) {
             act_mid.resize(static_cast<size_t>(RP * CM));
-            for (int64_t j = 0; j < RP * CM; ++j) act_mid[j] = activate(act1, mid[j]);
+            activate(act1, mid.data(), act_mid.data(), RP * CM);
             a = act_mid.data();
           }
           if (act2 != Activation::kNone) run_gemm(k, forward, G, kg, og, RP, a, CM, dz.data(), O, none);
           for (int64_t i = 0; i < R; ++i) {
             const T* src = dy.data + ((n * OH + er0 + i) * OW + ec0) * O;
             T* dst = dz.data() + i * Q * O;
-            if (act2 == Activation::kNone)
-              std::copy(src, src + Q * O, dst);
-            else
-              for (int64_t j = 0; j < Q * O; ++j) dst[j] = passes(act2, dst[j]) ? src[j] : T(0);
+            mask_gradient(act2, dst, src, dst, Q * O);  // dst holds Z, or nothing yet without act2
           }
           // dA = dZ x PW^T per group, then dD = dA where act1 passes it.
           for (int64_t gi = 0; gi < G; ++gi)
             run_gemm(k, backward[gi], 1, og, kg, RP, dz.data() + gi * og, O, dd.data() + gi * kg, CM, none);
-          for (int64_t j = 0; j < RP * CM; ++j)
-            if (!passes(act1, mid[j])) dd[j] = T(0);
+          mask_gradient(act1, mid.data(), dd.data(), dd.data(), RP * CM);
           // Sums over the unit's own pixels, in order: biases, the depthwise filter, and the
           // pointwise filter in tiles, transposed per group: dPW_g^T [og, kg] += dZ_g^T x A_g.
           owned.clear();
