@@ -123,9 +123,9 @@ CASES = [
     ("out=", "out that is not a NumPy array", "sepcpp.conv2d(x, w, 1, 'SAME', out=[0.0] * 100)"),
     ("Memory", "output too large to allocate",
      f"sepcpp.depthwise_conv2d(x, dw, 1, [[0, 0], [{BIG}, {BIG}], [{BIG}, {BIG}], [0, 0]])"),
-    ("Memory", "internal buffer too large to allocate (packing a broadcast input)",
-     f"sepcpp.depthwise_conv2d(np.broadcast_to(f32(1), (1, {BIG}, {BIG}, 8)), np.ones((1, 1, 8, 1), f32), {BIG} // 2, "
-     "'VALID')"),
+    ("Memory", "internal buffer too large to allocate (a row of a broadcast input, gathered per thread)",
+     "sepcpp.depthwise_conv2d(np.broadcast_to(f32(1), (1, 1, 10**14, 8)), np.ones((1, 1, 8, 1), f32), "
+     "(1, 10**14 // 2), 'VALID')"),
     ("Layers", "layer called with an input of another dtype",
      "sepcpp.DepthwiseConv2D(dw, 1, 'SAME')(x.astype(np.float64))"),
     ("Layers", "layer called with the wrong number of channels",
@@ -213,7 +213,9 @@ def render():
         "",
         "Rules: a wrong dtype (or a non-array) is a `TypeError`; a wrong shape, rank, size, option or "
         "geometry is a `ValueError` naming the argument and the values, raised before anything is "
-        "allocated or computed; an allocation that cannot succeed is a `MemoryError`. The inputs are never "
+        "allocated or computed; an allocation that cannot succeed is a `MemoryError`, and so is one of "
+        "sepcpp's own buffers (from 64 MiB) larger than the memory available (MemAvailable, the cgroup "
+        "limit), refused before it is attempted and named with its size. The inputs are never "
         "modified, including when a call fails.",
         "",
         "The calls use:",

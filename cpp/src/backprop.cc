@@ -101,6 +101,29 @@ inline int64_t source_row(const AxisGeometry& a, int64_t ih, int64_t ky) {
   return o < a.out ? o : -1;
 }
 
+// A 4-D activation (an input or out_backprop) as dense NHWC: the caller's memory when it is
+// already, else a packed copy, gathered row by row (the backprop loops index pixels directly).
+template <class T>
+struct DenseNhwc {
+  std::vector<T> storage;
+  const T* data;
+  Tensor<const T> tensor;  // the dense NHWC view of `data`
+  DenseNhwc(const Tensor<const T>& t, Layout layout, const char* what) {
+    const View4<const T> v = nhwc_view(t, layout);
+    if (v.dense()) {
+      data = v.data;
+    } else {
+      storage = make_buffer<T>(what, v.size());
+      const InputRows<T> rows(t, layout);
+      for (int64_t n = 0; n < v.n; ++n)
+        for (int64_t h = 0; h < v.h; ++h) rows.gather_row(n, h, 0, v.w, storage.data() + (n * v.h + h) * v.w * v.c);
+      data = storage.data();
+    }
+    const int64_t shape[4] = {v.n, v.h, v.w, v.c};
+    tensor = make_tensor<const T>(data, 4, shape);
+  }
+};
+
 // ---- depthwise -------------------------------------------------------------------------------
 
 // Input-gradient rows [ih0, ih1), columns [iw0, iw1) of image n (dense NHWC dx), from the output
@@ -371,7 +394,7 @@ void depthwise_conv2d_backprop_input(const int64_t input_shape[4], const Tensor<
       backprop_geometry(op, OpKind::kDepthwise, input_shape, filter.shape, filter.ndim, nullptr, 0, out_backprop, p);
   check_shape(op, "the input gradient", input_grad, input_shape, 4, " (input_sizes)");
   const std::vector<T> f = dense_copy(filter, "the depthwise filter");
-  DenseInput<T> dy(out_backprop, p.layout);
+  DenseNhwc<T> dy(out_backprop, p.layout, "a dense copy of out_backprop");
   DenseOutput<T> dx(input_grad, p.layout);
   depthwise_input_dense(g, f.data(), dy.data, dx.data);
   dx.finish();
@@ -388,8 +411,8 @@ void depthwise_conv2d_backprop_filter(const Tensor<const T>& input, const int64_
   const ConvGeometry g =
       backprop_geometry(op, OpKind::kDepthwise, input.shape, filter_shape, 4, nullptr, 0, out_backprop, p);
   check_shape(op, "the filter gradient", filter_grad, filter_shape, 4, " (filter_sizes)");
-  DenseInput<T> x(input, p.layout);
-  DenseInput<T> dy(out_backprop, p.layout);
+  DenseNhwc<T> x(input, p.layout, "a dense copy of the input");
+  DenseNhwc<T> dy(out_backprop, p.layout, "a dense copy of out_backprop");
   std::vector<T> df = make_buffer<T>("the depthwise filter gradient", g.taps() * g.mid_channels());
   depthwise_filter_dense(g, x.data, dy.data, df.data());
   write_strided(df.data(), filter_grad);
@@ -406,7 +429,7 @@ void conv2d_backprop_input(const int64_t input_shape[4], const Tensor<const T>& 
       backprop_geometry(op, OpKind::kConv, input_shape, filters.shape, filters.ndim, nullptr, 0, out_backprop, p);
   check_shape(op, "the input gradient", input_grad, input_shape, 4, " (input_sizes)");
   const auto& k = kernels::active().get<T>();
-  DenseInput<T> dy(out_backprop, p.layout);
+  DenseNhwc<T> dy(out_backprop, p.layout, "a dense copy of out_backprop");
   DenseOutput<T> dx(input_grad, p.layout);
   conv_input_dense(g, k, filters, dy.data, dx.data);
   dx.finish();
@@ -424,8 +447,8 @@ void conv2d_backprop_filter(const Tensor<const T>& input, const int64_t filter_s
       backprop_geometry(op, OpKind::kConv, input.shape, filter_shape, 4, nullptr, 0, out_backprop, p);
   check_shape(op, "the filter gradient", filter_grad, filter_shape, 4, " (filter_sizes)");
   const auto& k = kernels::active().get<T>();
-  DenseInput<T> x(input, p.layout);
-  DenseInput<T> dy(out_backprop, p.layout);
+  DenseNhwc<T> x(input, p.layout, "a dense copy of the input");
+  DenseNhwc<T> dy(out_backprop, p.layout, "a dense copy of out_backprop");
   std::vector<T> dw = make_buffer<T>("the conv2d filter gradient", g.taps() * g.in_channels * g.out_channels);
   conv_filter_dense(g, k, x.data, dy.data, dw.data());
   write_strided(dw.data(), filter_grad);
@@ -498,8 +521,8 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
   }
   const auto& k = kernels::active().get<T>();
   const int64_t P = g.batch * g.h.out * g.w.out;
-  DenseInput<T> x(input, p.layout);
-  DenseInput<T> dy(out_backprop, p.layout);
+  DenseNhwc<T> x(input, p.layout, "a dense copy of the input");
+  DenseNhwc<T> dy(out_backprop, p.layout, "a dense copy of out_backprop");
   const DepthwiseWeights<T> dw(depthwise_filter, depthwise_bias, /*borrow=*/true);
   const Activation act1 = p.depthwise_activation, act2 = p.activation;
   // The forward pointwise step (only to find where the output activation passes the gradient) and
@@ -518,6 +541,7 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
                                   1, Tensor<const T>());
   }
   const std::vector<T> zero = make_buffer<T>("the zero row", zero_length(g));
+  const InputRows<T> x_rows(x.tensor, Layout::kNHWC);
   const std::vector<T> dw_dense =
       grads.input.data ? dense_copy(depthwise_filter, "the depthwise filter") : std::vector<T>();
   const kernels::Activation<T> none;
@@ -589,7 +613,7 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
           // The forward pass: D = depthwise + bias, A = act1(D); Z = A x PW + bias only where act2
           // needs it. dZ = dY where act2 passes it.
           for (int64_t i = 0; i < R; ++i)
-            depthwise_pixels(g, k, x.data, zero.data(), dw, none, (n * OH + er0 + i) * OW + ec0, Q,
+            depthwise_pixels(g, k, x_rows, zero.data(), dw, none, (n * OH + er0 + i) * OW + ec0, Q,
                              mid.data() + i * Q * CM, s);
           const T* a = mid.data();
           if (act1 != Activation::kNone) {

@@ -1,5 +1,9 @@
 // ConvLayer: validation and packing once, then runs; the functional ops are a layer built over
 // the caller's filters without copying them (borrow) and run once.
+#include <cmath>
+#include <fstream>
+#include <string>
+
 #include "layer.hpp"
 
 namespace sepcpp {
@@ -39,6 +43,9 @@ ConvLayer<T>::Impl::Impl(OpKind op_, const Tensor<const T>& filter, const Tensor
       kg = C, og = O;
       gemm = detail::pack_gemm<T>("the packed pointwise filter", k, 1, kg, og, filter.data, filter.strides[2],
                                   filter.strides[3], bias1);
+      // (Padding reaches a pointwise filter only through the C++ API's padded or strided 1x1.)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t o = 0; o < O; ++o) nonfinite |= !std::isfinite(detail::at4(filter, 0, 0, c, o));
       break;
     case OpKind::kSeparable:
       dw = detail::DepthwiseWeights<T>(filter, bias1, borrow);
@@ -55,6 +62,7 @@ ConvLayer<T>::Impl::Impl(OpKind op_, const Tensor<const T>& filter, const Tensor
           for (int64_t c = 0; c < C; ++c)
             for (int64_t o = 0; o < O; ++o) dense[((y * fi.kw + x) * C + c) * O + o] = detail::at4(filter, y, x, c, o);
       kg = K, og = O;
+      nonfinite = detail::any_nonfinite(dense.data(), K * O);
       gemm = detail::pack_gemm<T>("the packed conv2d filters", k, 1, K, O, dense.data(), O, 1, bias1);
       break;
     }
@@ -73,13 +81,13 @@ void ConvLayer<T>::Impl::run(const Tensor<const T>& input, const Tensor<T>& outp
   const ConvGeometry g = geometry(input.shape);
   detail::check_output(name, output, g, params.layout);
   if (g.batch * g.h.out * g.w.out == 0) return;
-  detail::DenseInput<T> in(input, params.layout);
+  const detail::InputRows<T> in(input, params.layout);
   detail::DenseOutput<T> out(output, params.layout);
   switch (op) {
-    case OpKind::kDepthwise: detail::run_depthwise<T>(*this, g, in.data, out.data); break;
-    case OpKind::kPointwise: detail::run_pointwise<T>(*this, g, in.data, out.data); break;
-    case OpKind::kSeparable: detail::run_separable<T>(*this, g, in.data, out.data); break;
-    case OpKind::kConv: detail::run_conv<T>(*this, g, in.data, out.data); break;
+    case OpKind::kDepthwise: detail::run_depthwise<T>(*this, g, in, out.data); break;
+    case OpKind::kPointwise: detail::run_pointwise<T>(*this, g, in, out.data); break;
+    case OpKind::kSeparable: detail::run_separable<T>(*this, g, in, out.data); break;
+    case OpKind::kConv: detail::run_conv<T>(*this, g, in, out.data); break;
   }
   out.finish();
 }
@@ -108,6 +116,75 @@ template <class T>
 const ConvParams& ConvLayer<T>::params() const {
   return impl_->params;
 }
+
+namespace detail {
+namespace {
+// The smallest of limit - usage over the cgroups from `dir` up to `root` (v2: memory.max and
+// memory.current; v1: memory.limit_in_bytes and memory.usage_in_bytes), or -1 when there is no limit.
+int64_t read_int_file(const std::string& path, bool* ok) {
+  std::ifstream f(path);
+  std::string word;
+  *ok = static_cast<bool>(f >> word) && !word.empty() && word != "max";
+  if (!*ok) return 0;
+  try {
+    return static_cast<int64_t>(std::stoull(word));
+  } catch (const std::exception&) {
+    *ok = false;
+    return 0;
+  }
+}
+
+int64_t cgroup_room(const std::string& root, std::string dir, const char* limit_file, const char* usage_file) {
+  int64_t room = -1;
+  for (;;) {
+    bool has_limit, has_usage;
+    const int64_t limit = read_int_file(root + dir + "/" + limit_file, &has_limit);
+    const int64_t usage = read_int_file(root + dir + "/" + usage_file, &has_usage);
+    // (v1 reports "no limit" as a huge number: it never wins the minimum.)
+    if (has_limit && has_usage) {
+      const int64_t r = std::max<int64_t>(0, limit - usage);
+      room = room < 0 ? r : std::min(room, r);
+    }
+    if (dir.empty() || dir == "/") break;
+    const size_t slash = dir.find_last_of('/');
+    dir = slash == std::string::npos ? std::string() : dir.substr(0, slash);
+  }
+  return room;
+}
+}  // namespace
+
+int64_t available_memory_bytes() {
+  int64_t avail = -1;
+  {
+    std::ifstream f("/proc/meminfo");
+    std::string key, unit;
+    int64_t kib;
+    while (f >> key >> kib) {
+      std::getline(f, unit);
+      if (key == "MemAvailable:") {
+        avail = kib * 1024;
+        break;
+      }
+    }
+  }
+  // /proc/self/cgroup: "0::/path" (v2) or "N:memory:/path" (v1, possibly with other controllers).
+  std::ifstream f("/proc/self/cgroup");
+  std::string line;
+  while (std::getline(f, line)) {
+    const size_t a = line.find(':'), b = a == std::string::npos ? a : line.find(':', a + 1);
+    if (b == std::string::npos) continue;
+    const std::string controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
+    int64_t room = -1;
+    if (controllers.empty()) {
+      room = cgroup_room("/sys/fs/cgroup", path, "memory.max", "memory.current");
+    } else if (("," + controllers + ",").find(",memory,") != std::string::npos) {
+      room = cgroup_room("/sys/fs/cgroup/memory", path, "memory.limit_in_bytes", "memory.usage_in_bytes");
+    }
+    if (room >= 0) avail = avail < 0 ? room : std::min(avail, room);
+  }
+  return avail;
+}
+}  // namespace detail
 
 namespace {
 // One functional call: input checked first (its errors name the input's shape), then the layer is

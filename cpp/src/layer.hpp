@@ -19,6 +19,8 @@ struct ConvLayer<T>::Impl {
   detail::DepthwiseWeights<T> dw;  // depthwise, separable
   detail::PackedGemm<T> gemm;      // pointwise, separable, conv
   int64_t groups = 1, kg = 0, og = 0;
+  // conv2d / pointwise: an infinity or NaN in the filter (run_conv then keeps padded taps out).
+  bool nonfinite = false;
 
   Impl(OpKind op, const Tensor<const T>& filter, const Tensor<const T>& filter2, const Tensor<const T>& bias1,
        const Tensor<const T>& bias2, const ConvParams& params, bool borrow);
@@ -29,13 +31,13 @@ struct ConvLayer<T>::Impl {
 namespace detail {
 // Each op's loop nest over dense NHWC memory (depthwise.cc, pointwise.cc, separable.cc, conv.cc).
 template <class T>
-void run_depthwise(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, const T* in, T* out);
+void run_depthwise(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, const InputRows<T>& in, T* out);
 template <class T>
-void run_pointwise(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, const T* in, T* out);
+void run_pointwise(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, const InputRows<T>& in, T* out);
 template <class T>
-void run_separable(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, const T* in, T* out);
+void run_separable(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, const InputRows<T>& in, T* out);
 template <class T>
-void run_conv(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, const T* in, T* out);
+void run_conv(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, const InputRows<T>& in, T* out);
 }  // namespace detail
 
 }  // namespace sepcpp

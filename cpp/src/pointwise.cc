@@ -6,7 +6,7 @@ namespace sepcpp {
 namespace detail {
 
 template <class T>
-void run_pointwise(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, const T* in, T* out) {
+void run_pointwise(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, const InputRows<T>& in, T* out) {
   // Strided or padded 1x1: the unrolling path of conv2d (K = C rows, the same packed matrix).
   if (g.h.stride != 1 || g.w.stride != 1 || g.h.pad_before || g.h.pad_after || g.w.pad_before || g.w.pad_after) {
     run_conv<T>(L, g, in, out);
@@ -24,21 +24,28 @@ void run_pointwise(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, 
   const int64_t col_blocks = row_blocks >= want ? 1 : std::min<int64_t>(panels, (want + row_blocks - 1) / row_blocks);
   const int64_t panels_per_block = (panels + col_blocks - 1) / col_blocks;
   parallel_for(row_blocks * col_blocks, row_block * C * (O / col_blocks + 1), [&](int64_t b, int64_t e) {
+    std::vector<T> block;  // the block's pixels, when the input is not dense NHWC
     for (int64_t i = b; i < e; ++i) {
       const int64_t rb = i / col_blocks, cb = i % col_blocks;
       const int64_t r0 = rb * row_block, rows = std::min(row_block, P - r0);
       const int64_t c0 = cb * panels_per_block * nr;
       if (c0 >= O) continue;
       const int64_t cols = std::min(panels_per_block * nr, O - c0);
-      k.gemm(static_cast<size_t>(rows), static_cast<size_t>(cols), static_cast<size_t>(C), in + r0 * C,
+      const T* a = in.dense() ? in.v.data + r0 * C : nullptr;
+      if (!a) {  // gathered per block of rows: a non-dense input is never copied whole
+        block.resize(static_cast<size_t>(row_block * C));
+        in.gather_pixels(r0, rows, block.data());
+        a = block.data();
+      }
+      k.gemm(static_cast<size_t>(rows), static_cast<size_t>(cols), static_cast<size_t>(C), a,
              static_cast<size_t>(C), L.gemm.data.data() + (c0 / nr) * (C + 1) * nr, out + r0 * O + c0,
              static_cast<size_t>(O), act);
     }
   });
 }
 
-template void run_pointwise<float>(const ConvLayer<float>::Impl&, const ConvGeometry&, const float*, float*);
-template void run_pointwise<double>(const ConvLayer<double>::Impl&, const ConvGeometry&, const double*, double*);
+template void run_pointwise<float>(const ConvLayer<float>::Impl&, const ConvGeometry&, const InputRows<float>&, float*);
+template void run_pointwise<double>(const ConvLayer<double>::Impl&, const ConvGeometry&, const InputRows<double>&, double*);
 
 }  // namespace detail
 }  // namespace sepcpp

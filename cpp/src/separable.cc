@@ -8,7 +8,7 @@ namespace sepcpp {
 namespace detail {
 
 template <class T>
-void run_separable(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, const T* in, T* out) {
+void run_separable(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, const InputRows<T>& in, T* out) {
   const auto& k = L.table->template get<T>();
   const int64_t P = g.batch * g.h.out * g.w.out, CM = g.mid_channels(), O = g.out_channels;
   const std::vector<T> zero = make_buffer<T>("the zero row", zero_length(g));
@@ -29,8 +29,8 @@ void run_separable(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, 
   });
 }
 
-template void run_separable<float>(const ConvLayer<float>::Impl&, const ConvGeometry&, const float*, float*);
-template void run_separable<double>(const ConvLayer<double>::Impl&, const ConvGeometry&, const double*, double*);
+template void run_separable<float>(const ConvLayer<float>::Impl&, const ConvGeometry&, const InputRows<float>&, float*);
+template void run_separable<double>(const ConvLayer<double>::Impl&, const ConvGeometry&, const InputRows<double>&, double*);
 
 }  // namespace detail
 }  // namespace sepcpp

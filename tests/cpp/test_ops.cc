@@ -21,6 +21,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -419,6 +420,66 @@ void founding_example(Suite& s) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// An infinite weight over the padding (TensorFlow 2.21's CPU kernels): float32 leaves
+// padded taps out, so x = ones(3x3), w = ones(3x3) with w[0][0] = inf, SAME gives
+// [[4,6,4],[6,inf,inf],[4,inf,inf]]; float64 multiplies the zero padding: NaN along the first row
+// and column. The same through a padded 1x1 (the C++ API's pointwise with explicit padding).
+template <class T>
+void nonfinite_weights(Suite& s) {
+  const std::string what = std::string("infinite weight over the padding ") + dtype_str<T>();
+  const bool left_out = std::is_same<T, float>::value;
+  const T inf = std::numeric_limits<T>::infinity(), nan = std::numeric_limits<T>::quiet_NaN();
+  std::vector<T> x(9, T(1)), w(9, T(1)), pw(1, T(1)), y(9), big(25);
+  w[0] = inf;
+  const int64_t xs[4] = {1, 3, 3, 1}, ws[4] = {3, 3, 1, 1}, ps[4] = {1, 1, 1, 1}, bs[4] = {1, 5, 5, 1};
+  const Tensor<const T> xt = sepcpp::make_tensor<const T>(x.data(), 4, xs);
+  const Tensor<const T> wt = sepcpp::make_tensor<const T>(w.data(), 4, ws);
+  const Tensor<const T> pt = sepcpp::make_tensor<const T>(pw.data(), 4, ps);
+  const Tensor<T> yt = sepcpp::make_tensor<T>(y.data(), 4, xs);
+  Tensor<const T> none;
+  ConvParams same;
+  same.padding = Padding::kSame;
+  const T e = left_out ? T(0) : nan;  // what a padded tap over the inf weight adds
+  const std::vector<T> want = {4 + e, 6 + e, 4 + e, 6 + e, inf, inf, 4 + e, inf, inf};
+  auto expect = [&](const char* name, const std::vector<T>& got, const std::vector<T>& ref) {
+    bool ok = got.size() == ref.size();
+    for (size_t i = 0; ok && i < got.size(); ++i)
+      ok = std::isnan(ref[i]) ? std::isnan(got[i]) : got[i] == ref[i];
+    std::ostringstream msg;
+    msg << name << ": got";
+    for (T v : got) msg << " " << v;
+    s.check(what, ok, msg.str());
+  };
+  try {
+    std::fill(y.begin(), y.end(), nan);
+    sepcpp::depthwise_conv2d<T>(xt, wt, none, yt, same);
+    expect("depthwise_conv2d", y, want);
+    std::fill(y.begin(), y.end(), nan);
+    sepcpp::separable_conv2d<T>(xt, wt, pt, none, none, yt, same);
+    expect("separable_conv2d", y, want);
+    std::fill(y.begin(), y.end(), nan);
+    sepcpp::conv2d<T>(xt, wt, none, yt, same);
+    expect("conv2d", y, want);
+    std::fill(y.begin(), y.end(), nan);
+    sepcpp::ConvLayer<T>(OpKind::kDepthwise, wt, Tensor<const T>(), none, none, same)(xt, yt);
+    expect("depthwise layer", y, want);
+    // Pointwise with one pixel of explicit padding: the border is padding only.
+    ConvParams pad1;
+    pad1.padding = Padding::kExplicit;
+    pad1.pad_top = pad1.pad_bottom = pad1.pad_left = pad1.pad_right = 1;
+    std::vector<T> inf1(1, inf), want_big(25, e);
+    for (int64_t r = 1; r < 4; ++r)
+      for (int64_t c = 1; c < 4; ++c) want_big[static_cast<size_t>(r * 5 + c)] = inf;
+    std::fill(big.begin(), big.end(), nan);
+    sepcpp::pointwise_conv2d<T>(xt, sepcpp::make_tensor<const T>(inf1.data(), 4, ps), none,
+                                sepcpp::make_tensor<T>(big.data(), 4, bs), pad1);
+    expect("padded pointwise_conv2d", big, want_big);
+  } catch (const std::exception& ex) {
+    s.check(what, false, std::string("threw: ") + ex.what());
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Bad input: each must throw std::invalid_argument (and nothing else).
 template <class T>
 void bad_input(Suite& s) {
@@ -751,6 +812,7 @@ void run_all(Suite& s) {
     sweep_corners<T>(s, op);
   }
   founding_example<T>(s);
+  nonfinite_weights<T>(s);
   bad_input<T>(s);
 }
 

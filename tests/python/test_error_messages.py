@@ -30,7 +30,7 @@ SIZE = re.compile(r"\d+(\.\d*)?\s*([KMGTPE]i?B|bytes)|shape \(")
 # Rows where sepcpp does not follow the rules yet (bugs reported to the lead).
 KNOWN = {}  # rows whose behaviour is a known, open bug (strict xfail): none at present
 # Covered by test_resources.py (which also checks that its message names the size).
-SKIP = {"internal buffer too large to allocate (packing a broadcast input)"}
+SKIP = {"internal buffer too large to allocate (a row of a broadcast input, gathered per thread)"}
 # Rows that abort the sanitizer run (tests/run_sanitizers.sh sets SEPCPP_ASAN=1): bugs reported.
 ASAN_ABORTS = {}  # rows that trip a sanitizer (an open bug): none at present
 

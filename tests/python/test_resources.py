@@ -68,10 +68,11 @@ def test_output_too_large_raises_memory_error_naming_the_size(name):
 
 
 def _huge_broadcast_input():
-    """A zero-stride input of 8e14 elements (no memory behind it): sepcpp packs non-contiguous
-    inputs, so the failing allocation is its own internal buffer, not the (tiny) output."""
-    x = np.broadcast_to(np.float32(1), (1, BIG, BIG, 8))
-    return sepcpp.depthwise_conv2d(x, _one(1, 1, 8, 1), BIG // 2, "VALID")
+    """A zero-stride input of 8e14 elements (no memory behind it) in one row: sepcpp gathers the
+    rows of a non-dense input per thread, so the failing allocation is its own buffer for one row,
+    not the (tiny) output."""
+    x = np.broadcast_to(np.float32(1), (1, 1, BIG * BIG, 8))
+    return sepcpp.depthwise_conv2d(x, _one(1, 1, 8, 1), (1, BIG * BIG // 2), "VALID")
 
 
 @pytest.mark.skipif(UNDER_ASAN, reason="ASan aborts on a failed operator new instead of throwing bad_alloc")

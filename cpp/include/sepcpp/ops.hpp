@@ -7,7 +7,8 @@
 //   regular   [KH, KW, C, O]
 //   bias      [channels]; pass a Tensor with data == nullptr for none.
 // Tensors may have any element strides (negative and zero included for inputs); non-contiguous
-// inputs are packed internally, the caller's memory is never written except the output.
+// inputs are read row by row (each thread gathering only the input it is working on, never a
+// whole copy), the caller's memory is never written except the output.
 // All functions throw std::invalid_argument (bad shapes or parameters, with a message naming the
 // argument and the shapes) or std::bad_alloc; they never read or write out of bounds.
 // They are safe to call from many threads at once.
