@@ -149,6 +149,15 @@ CASES = [
      "sepcpp.separable_conv2d_backprop(x, dw, pw, np.ones((1, 5, 5, 6), f32), 1, 'SAME')"),
     ("Backprop", "1-D out_backprop of the wrong length under CAUSAL padding",
      "sepcpp.depthwise_conv1d_backprop_input([1, 9, 3], dw1, np.ones((1, 7, 6), f32), 1, 'CAUSAL')"),
+    ("Dask", "`sepcpp.dask` op given `out=` (Dask arrays are immutable)",
+     "import dask.array as da, sepcpp.dask; "
+     "sepcpp.dask.conv2d(da.from_array(x), w, 1, 'SAME', out=np.empty((1, 5, 5, 4), f32))"),
+    ("Dask", "`sepcpp.dask` op given an input with unknown chunk sizes",
+     "import dask.array as da, sepcpp.dask; xd = da.from_array(x, chunks=2); "
+     "sepcpp.dask.conv2d(xd[xd[:, 0, 0, 0] > 0], w, 1, 'SAME')"),
+    ("Dask", "`sepcpp.dask` op given a bad filter (the NumPy API's message, checked on an empty batch)",
+     "import dask.array as da, sepcpp.dask; "
+     "sepcpp.dask.conv2d(da.from_array(x, chunks=2), np.ones((3, 3, 5, 4), f32), 1, 'SAME')"),
     ("Threads", "negative thread count", "sepcpp.set_num_threads(-1)"),
     ("Threads", "thread count not an integer", "sepcpp.set_num_threads(2.5)"),
     ("Threads", "thread count of 2**31 or more", "sepcpp.set_num_threads(2**31)"),

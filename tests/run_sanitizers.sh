@@ -81,7 +81,8 @@ print("sanitized extension:", core, "ISAs", sepcpp._core.isas_available())
 EOF
   stamp "Python: pytest against the ASan build"
   # Edge-heavy: bad input, zero sizes, NaN/Inf, every memory layout, every ISA (exactness),
-  # fuzzing (40 examples per op), metamorphic relations, threads and interrupts, resources.
+  # fuzzing (40 examples per op), metamorphic relations, threads and interrupts, resources, forked
+  # children, pickled arrays and layers.
   # Not TensorFlow/PyTorch/Cython (huge uninstrumented libraries under the ASan runtime).
   # --capture=sys: a sanitizer report (written to fd 2 just before the process aborts) reaches
   # the log instead of dying inside pytest's fd capture.
@@ -90,6 +91,7 @@ EOF
     tests/python/test_vs_numpy.py tests/python/test_threads.py \
     tests/python/test_properties.py tests/python/test_metamorphic.py tests/python/test_exactness.py \
     tests/python/test_stress.py tests/python/test_resources.py tests/python/test_error_messages.py \
+    tests/python/test_fork.py tests/python/test_pickle_and_dtypes.py \
     -k "not torch and not tensorflow"
 fi
 stamp "sanitizers passed"

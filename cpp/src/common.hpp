@@ -536,7 +536,9 @@ void depthwise_pixels(const ConvGeometry& g, const kernels::TypedKernels<T>& k, 
         const int64_t iw = ow0 * g.w.stride - g.w.pad_before + kx * g.w.dilation;
         if (row && iw >= 0 && iw < W) {
           s.base[t] = in_rows.at(ky, iw);
-          s.step[t] = g.w.stride * C;
+          // Advances only between output pixels of one row, so only when there are several; then
+          // stride < W and stride * C cannot overflow (a stride of 2**63-1 on a 1-wide output can).
+          s.step[t] = g.w.out > 1 ? g.w.stride * C : 0;
         } else {  // only for a single edge pixel or a padded row: the zero row, not advancing
           s.base[t] = zero;
           s.step[t] = 0;

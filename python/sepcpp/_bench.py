@@ -1465,6 +1465,15 @@ def build_parser(prog: str = "python -m sepcpp bench") -> argparse.ArgumentParse
     sn.add_argument("--groups", help="comma-separated group counts (default: all)")
     sn.add_argument("--batch", type=int, default=SLICENET_BATCH, help=argparse.SUPPRESS)
     sn.add_argument("--length", type=int, default=SLICENET_LENGTH, help=argparse.SUPPRESS)
+    dk = p.add_argument_group(
+        "Dask", "--dask times sepcpp.dask (lazy image -> separable layer -> sum) against chunk size and "
+        "workers (--threads, default '1,all'), on the threaded scheduler and on dask.distributed worker "
+        "processes, the in-memory call as the reference")
+    dk.add_argument("--dask", action="store_true", help="time sepcpp.dask")
+    dk.add_argument("--dask-size", type=int, default=4096, help="image height and width (default 4096)")
+    dk.add_argument("--dask-channels", type=int, default=16, help="channels in and out (default 16)")
+    dk.add_argument("--dask-chunks", help="chunk heights/widths (default 512,1024,2048)")
+    dk.add_argument("--no-distributed", action="store_true", help="threaded scheduler rows only")
     prog = p.add_mutually_exclusive_group()
     prog.add_argument("--progress", dest="progress", action="store_true", default=None,
                       help="show a progress bar on stderr (default: when stderr is a terminal)")
@@ -1483,6 +1492,8 @@ def _check_matplotlib() -> bool:
 
 def main(argv: Optional[List[str]] = None, prog: str = "python -m sepcpp bench") -> int:
     args = build_parser(prog).parse_args(argv)
+    if args.dask:
+        return _main_dask(args)
     import sepcpp
 
     all_threads = _all_threads()
@@ -1667,6 +1678,149 @@ def _json_default(o):
     if isinstance(o, (np.floating,)):
         return float(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+# --------------------------------------------------------------------------------------------
+# --dask: sepcpp.dask on a large image, against chunk size and workers (the in-memory call beside)
+#
+# Every row runs the same pipeline: a lazily generated image (a cheap deterministic generator per
+# block), a separable layer, and the sum of the result. The reference row calls the generator on the
+# whole image, then the in-memory op, then the sum, in this process with all of sepcpp's threads.
+# Dask rows run on the threaded scheduler (sepcpp at 1 thread per task, the workers being the
+# parallelism) and on dask.distributed worker processes (1 thread each). The sums are compared with
+# the reference (float64 sums of the same values in another order: equal to ~1e-12).
+
+DASK_CHUNKS = (512, 1024, 2048)
+
+
+def _dask_source(block_info=None):
+    """One block of the benchmark image, from its location only (so any chunking gives the same image)."""
+    _, (h0, h1), (w0, w1), (c0, c1) = block_info[None]["array-location"]
+    h = (np.arange(h0, h1) * 0.618034 % 1).astype(np.float32)[:, None, None]
+    w = (np.arange(w0, w1) * 0.414214 % 1).astype(np.float32)[None, :, None]
+    c = (np.arange(c0, c1) * 0.25 % 1).astype(np.float32)[None, None, :]
+    return ((h + w) - c)[None]
+
+
+def _dask_layer(channels: int, seed: int):
+    rng = np.random.default_rng(seed)
+    dw = (rng.standard_normal((3, 3, channels, 1)) / 3).astype(np.float32)
+    pw = (rng.standard_normal((1, 1, channels, channels)) / math.sqrt(channels)).astype(np.float32)
+    return dw, pw
+
+
+def run_dask(side: int, channels: int, chunk_sizes: List[int], workers: List[int], repeat: int, seed: int,
+             distributed_rows: bool = True) -> Tuple[List[Dict[str, Any]], List[str]]:
+    import dask
+    import dask.array as da
+
+    import sepcpp
+    import sepcpp.dask as sd
+
+    shape = (1, side, side, channels)
+    dw, pw = _dask_layer(channels, seed)
+    mpix = side * side / 1e6
+    rows: List[Dict[str, Any]] = []
+    notes: List[str] = []
+
+    def timed(call):
+        times, value = [], None
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            value = call()
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times), value
+
+    def in_memory():
+        x = _dask_source({None: {"array-location": [(0, s) for s in shape]}})
+        y = sepcpp.separable_conv2d(x, dw, pw, 1, "SAME", activation="relu6")
+        return float(y.sum(dtype=np.float64))
+
+    sepcpp.set_num_threads(0)
+    ref_s, ref_sum = timed(in_memory)
+    rows.append({"engine": "in-memory", "workers": sepcpp.get_num_threads(), "chunk": side,
+                 "seconds": ref_s, "mpix_s": mpix / ref_s, "vs_in_memory": 1.0, "sum_rel_diff": 0.0})
+
+    def lazy(chunk):
+        n = -(-side // chunk)
+        sizes = tuple(min(chunk, side - i * chunk) for i in range(n))
+        x = da.map_blocks(_dask_source, dtype=np.float32, chunks=((1,), sizes, sizes, (channels,)),
+                          meta=np.empty((0,) * 4, np.float32))
+        return sd.separable_conv2d(x, dw, pw, 1, "SAME", activation="relu6").sum(dtype=np.float64)
+
+    def add(engine, nworkers, chunk, secs, total):
+        rel = abs(total - ref_sum) / max(abs(ref_sum), 1e-300)
+        rows.append({"engine": engine, "workers": nworkers, "chunk": chunk, "seconds": secs,
+                     "mpix_s": mpix / secs, "vs_in_memory": ref_s / secs, "sum_rel_diff": rel})
+
+    sepcpp.set_num_threads(1)
+    try:
+        for nworkers in workers:
+            for chunk in chunk_sizes:
+                with dask.config.set(scheduler="threads", num_workers=nworkers):
+                    secs, total = timed(lambda: float(lazy(chunk).compute()))
+                add("dask threads", nworkers, chunk, secs, total)
+    finally:
+        sepcpp.set_num_threads(0)
+    if distributed_rows:
+        try:
+            import distributed
+        except ImportError:
+            notes.append("dask.distributed is not installed: no worker-process rows")
+            return rows, notes
+        for nworkers in workers:
+            cluster = distributed.LocalCluster(n_workers=nworkers, processes=True, threads_per_worker=1,
+                                               dashboard_address=None)
+            with cluster, distributed.Client(cluster) as client:
+                client.run(sepcpp.set_num_threads, 1)
+                client.run(__import__, "sepcpp.dask")  # imports on the workers, outside the timings
+                for chunk in chunk_sizes:
+                    secs, total = timed(lambda: float(client.compute(lazy(chunk), sync=True)))
+                    add("distributed", nworkers, chunk, secs, total)
+    return rows, notes
+
+
+def format_dask(rows: List[Dict[str, Any]], side: int, channels: int, notes: List[str]) -> str:
+    gib = side * side * channels * 4 / 2**30
+    lines = [f"sepcpp.dask: separable 3x3, {channels} -> {channels} channels, relu6, SAME, on a lazily "
+             f"generated (1, {side}, {side}, {channels}) float32 image ({gib:.2f} GiB), reduced to its sum; "
+             "median seconds",
+             f"{'engine':14s} {'workers':>7s} {'chunk':>6s} {'seconds':>8s} {'Mpix/s':>8s} "
+             f"{'vs in-memory':>12s} {'sum rel diff':>12s}"]
+    for r in rows:
+        lines.append(f"{r['engine']:14s} {r['workers']:7d} {r['chunk']:6d} {r['seconds']:8.3f} "
+                     f"{r['mpix_s']:8.1f} {r['vs_in_memory']:12.2f} {r['sum_rel_diff']:12.1e}")
+    lines += notes
+    return "\n".join(lines)
+
+
+def _main_dask(args) -> int:
+    try:
+        import dask  # noqa: F401
+    except ImportError:
+        print('--dask needs Dask: pip install "sepcpp[dask]"', file=sys.stderr)
+        return 2
+    try:
+        chunks = _parse_ints(args.dask_chunks, DASK_CHUNKS, "--dask-chunks")
+        workers = _parse_threads(args.threads or "1,all", _all_threads())
+        if args.dask_size < 1 or args.dask_channels < 1:
+            raise ValueError("--dask-size, --dask-channels: must be >= 1")
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return 2
+    repeat = min(args.repeat, 3)
+    t0 = time.perf_counter()
+    rows, notes = run_dask(args.dask_size, args.dask_channels, chunks, workers, repeat, args.seed,
+                           not args.no_distributed)
+    notes.append(f"repeat {repeat} (median); {time.perf_counter() - t0:.0f} s; sepcpp threads: all for the "
+                 "in-memory row, 1 per task in the Dask rows")
+    if args.json:
+        shape = [1, args.dask_size, args.dask_size, args.dask_channels]
+        print(json.dumps({"machine": machine_info(), "mode": "dask", "shape": shape, "results": rows,
+                          "notes": notes}, indent=2, default=_json_default))
+    else:
+        print(format_dask(rows, args.dask_size, args.dask_channels, notes))
+    return 0
 
 
 if __name__ == "__main__":

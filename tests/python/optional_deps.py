@@ -34,6 +34,8 @@ DEPENDENCIES = {
     "hypothesis": "hypothesis",
     "threadpoolctl": "threadpoolctl",
     "cython": "Cython",
+    "dask": "dask.array",
+    "distributed": "distributed",
 }
 
 
