@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "sepcpp/backprop.hpp"
 #include "sepcpp/ops.hpp"
 #include "sepcpp/roofline.hpp"
 
@@ -233,6 +234,103 @@ __attribute__((visibility("default"))) void sepcpp_set_num_threads(int n) {
 }
 }
 
+
+// ---- The backprop ops (sepcpp/backprop.hpp) -----------------------------------------------------
+namespace {
+
+// `sizes` as a 4-D shape (a C-contiguous array of it is allocated only once the geometry is valid).
+template <class T>
+py::array_t<T> new_array(const int64_t* shape, int ndim) {
+  return py::array_t<T>(std::vector<py::ssize_t>(shape, shape + ndim));
+}
+
+template <class T>
+py::array backprop_typed(bool depthwise, bool input_grad, const py::array& x_or_filter,
+                         std::array<int64_t, 4> sizes, const py::array& out_backprop, const ConvParams& p) {
+  const OpKind kind = depthwise ? OpKind::kDepthwise : OpKind::kConv;
+  const Tensor<const T> operand =
+      view<T>(x_or_filter, input_grad ? (depthwise ? "filter" : "filters") : "input");
+  const Tensor<const T> dy = view<T>(out_backprop, "out_backprop");
+  // The forward geometry validates sizes and filters before the result is allocated.
+  if (input_grad) sepcpp::conv_geometry(kind, sizes.data(), operand.shape, operand.ndim, nullptr, 0, p);
+  else sepcpp::conv_geometry(kind, operand.shape, sizes.data(), 4, nullptr, 0, p);
+  py::array_t<T> result = new_array<T>(sizes.data(), 4);
+  Tensor<T> r = mutable_view<T>(result);
+  {
+    sepcpp::InterruptScope interrupt(on_main_thread() ? check_signals : nullptr);
+    py::gil_scoped_release release;
+    if (depthwise && input_grad) sepcpp::depthwise_conv2d_backprop_input<T>(sizes.data(), operand, dy, r, p);
+    else if (depthwise) sepcpp::depthwise_conv2d_backprop_filter<T>(operand, sizes.data(), dy, r, p);
+    else if (input_grad) sepcpp::conv2d_backprop_input<T>(sizes.data(), operand, dy, r, p);
+    else sepcpp::conv2d_backprop_filter<T>(operand, sizes.data(), dy, r, p);
+  }
+  return std::move(result);
+}
+
+// op: "depthwise" or "conv"; wrt: "input" (x_or_filter is the filter, sizes the input's) or
+// "filter" (x_or_filter is the input, sizes the filter's). The dtype is out_backprop's.
+py::array backprop(const std::string& op, const std::string& wrt, const py::array& x_or_filter,
+                   std::array<int64_t, 4> sizes, const py::array& out_backprop, std::array<int64_t, 2> strides,
+                   std::array<int64_t, 2> dilations, const std::string& padding, std::array<int64_t, 4> pads,
+                   const std::string& layout) {
+  const bool depthwise = parse_op(op) == OpKind::kDepthwise, input_grad = wrt == "input";
+  const ConvParams p = make_params(strides, dilations, padding, pads, layout, "", "", 1);
+  if (out_backprop.dtype().is(py::dtype::of<float>()))
+    return backprop_typed<float>(depthwise, input_grad, x_or_filter, sizes, out_backprop, p);
+  if (out_backprop.dtype().is(py::dtype::of<double>()))
+    return backprop_typed<double>(depthwise, input_grad, x_or_filter, sizes, out_backprop, p);
+  throw py::type_error("out_backprop: dtype " + py::str(out_backprop.dtype()).cast<std::string>() +
+                       " is not supported (float32 or float64)");
+}
+
+template <class T>
+py::tuple separable_backprop_typed(const py::array& input, const py::object& f1, const py::object& f2,
+                                   const py::object& b1, const py::object& b2, const py::array& out_backprop,
+                                   const ConvParams& p) {
+  const Tensor<const T> x = view<T>(input, "input");
+  const Tensor<const T> fd = view<T>(f1, "depthwise_filter"), fp = view<T>(f2, "pointwise_filter");
+  const Tensor<const T> bd = view<T>(b1, "depthwise_bias"), b = view<T>(b2, "bias");
+  const Tensor<const T> dy = view<T>(out_backprop, "out_backprop");
+  sepcpp::conv_geometry(OpKind::kSeparable, x.shape, fd.shape, fd.ndim, fp.shape, fp.ndim, p);
+  sepcpp::SeparableGradients<T> g;
+  py::array gx = new_array<T>(x.shape, x.ndim), gd = new_array<T>(fd.shape, fd.ndim),
+            gp = new_array<T>(fp.shape, fp.ndim);
+  py::object gbd = py::none(), gb = py::none();
+  g.input = mutable_view<T>(gx), g.depthwise_filter = mutable_view<T>(gd), g.pointwise_filter = mutable_view<T>(gp);
+  if (bd.data && bd.ndim == 1) {
+    py::array a = new_array<T>(bd.shape, 1);
+    g.depthwise_bias = mutable_view<T>(a);
+    gbd = a;
+  }
+  if (b.data && b.ndim == 1) {
+    py::array a = new_array<T>(b.shape, 1);
+    g.bias = mutable_view<T>(a);
+    gb = a;
+  }
+  {
+    sepcpp::InterruptScope interrupt(on_main_thread() ? check_signals : nullptr);
+    py::gil_scoped_release release;
+    sepcpp::separable_conv2d_backprop<T>(x, fd, fp, bd, b, dy, g, p);
+  }
+  return py::make_tuple(gx, gd, gp, gbd, gb);
+}
+
+py::tuple separable_backprop(const py::array& input, const py::object& f1, const py::object& f2, const py::object& b1,
+                             const py::object& b2, const py::array& out_backprop, std::array<int64_t, 2> strides,
+                             std::array<int64_t, 2> dilations, const std::string& padding,
+                             std::array<int64_t, 4> pads, const std::string& layout, const std::string& activation,
+                             const std::string& depthwise_activation, int64_t groups) {
+  const ConvParams p = make_params(strides, dilations, padding, pads, layout, activation, depthwise_activation, groups);
+  if (input.dtype().is(py::dtype::of<float>()))
+    return separable_backprop_typed<float>(input, f1, f2, b1, b2, out_backprop, p);
+  if (input.dtype().is(py::dtype::of<double>()))
+    return separable_backprop_typed<double>(input, f1, f2, b1, b2, out_backprop, p);
+  throw py::type_error("input: dtype " + py::str(input.dtype()).cast<std::string>() +
+                       " is not supported (float32 or float64)");
+}
+
+}  // namespace
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "sepcpp's C++ core (use the sepcpp package, not this module)";
   m.def("run", &run, py::arg("op"), py::arg("input"), py::arg("filter1"), py::arg("filter2"), py::arg("bias1"),
@@ -253,6 +351,14 @@ PYBIND11_MODULE(_core, m) {
         py::call_guard<py::gil_scoped_release>());
   m.def("measure_bandwidth_gbs", &sepcpp::measure_bandwidth_gbs, py::arg("threads") = 0,
         py::arg("bytes_per_array") = int64_t(256) << 20, py::call_guard<py::gil_scoped_release>());
+  // The backprop ops.
+  m.def("backprop", &backprop, py::arg("op"), py::arg("wrt"), py::arg("x_or_filter"), py::arg("sizes"),
+        py::arg("out_backprop"), py::arg("strides"), py::arg("dilations"), py::arg("padding"), py::arg("pads"),
+        py::arg("layout"));
+  m.def("separable_backprop", &separable_backprop, py::arg("input"), py::arg("filter1"), py::arg("filter2"),
+        py::arg("bias1"), py::arg("bias2"), py::arg("out_backprop"), py::arg("strides"), py::arg("dilations"),
+        py::arg("padding"), py::arg("pads"), py::arg("layout"), py::arg("activation"),
+        py::arg("depthwise_activation"), py::arg("groups"));
 #ifdef SEPCPP_VERSION
   m.attr("__version__") = SEPCPP_VERSION;
 #endif

@@ -38,6 +38,21 @@ from ._api import (
     super_separable_conv1d,
     super_separable_conv2d,
 )
+from ._grad import (
+    SeparableGradients,
+    conv1d_backprop_filter,
+    conv1d_backprop_input,
+    conv2d_backprop_filter,
+    conv2d_backprop_input,
+    depthwise_conv1d_backprop_filter,
+    depthwise_conv1d_backprop_input,
+    depthwise_conv2d_backprop_filter,
+    depthwise_conv2d_backprop_input,
+    separable_conv1d_backprop,
+    separable_conv2d_backprop,
+    super_separable_conv1d_backprop,
+    super_separable_conv2d_backprop,
+)
 
 __version__ = "0.1.0"
 
@@ -46,21 +61,34 @@ __all__ = [
     "DepthwiseConv2D",
     "PointwiseConv2D",
     "SeparableConv2D",
+    "SeparableGradients",
     "conv1d",
+    "conv1d_backprop_filter",
+    "conv1d_backprop_input",
     "conv2d",
-    "depthwise_conv1d",
-    "depthwise_conv2d",
+    "conv2d_backprop_filter",
+    "conv2d_backprop_input",
     "cython_extension_kwargs",
+    "depthwise_conv1d",
+    "depthwise_conv1d_backprop_filter",
+    "depthwise_conv1d_backprop_input",
+    "depthwise_conv2d",
+    "depthwise_conv2d_backprop_filter",
+    "depthwise_conv2d_backprop_input",
     "get_include",
     "get_library_dir",
     "get_num_threads",
     "info",
     "pointwise_conv2d",
     "separable_conv1d",
+    "separable_conv1d_backprop",
     "separable_conv2d",
+    "separable_conv2d_backprop",
     "set_num_threads",
     "super_separable_conv1d",
+    "super_separable_conv1d_backprop",
     "super_separable_conv2d",
+    "super_separable_conv2d_backprop",
 ]
 
 

@@ -1,0 +1,698 @@
+// The backprop ops (backprop.hpp). Two kinds of loop nest, both deterministic for any thread count:
+//
+// * Input gradients are gathers over input rows: a task owns whole input rows (n, ih) and adds into
+//   them the contributions of every output row that reaches them (kernel rows ky in order, then
+//   output columns, then kernel columns), so no two threads ever write the same element and each
+//   element's sum runs in one fixed order. conv2d's is a GEMM per (output row, kernel row),
+//   out_backprop [OW, O] x filter_ky^T [O, KW*C], followed by a scatter within the row (col2im).
+// * Filter (and bias) gradients are reductions over pixels: the pixels are cut into a number of
+//   parts that depends on the problem only (never on the thread count), each part sums its pixels
+//   in order into its own partial result, and the partials are added in part order.
+//
+// The separable gradient is fused: units of about 1024 output pixels (bands of rows, or of columns
+// for long rows) each recompute the forward pass and the gradient of the depthwise output on their
+// pixels plus a halo, then add their share of every gradient; nothing of the intermediate's size is
+// allocated.
+//
+// The depthwise loops are plain C++ with channels innermost (contiguous in dense NHWC), which the
+// compiler vectorises at the baseline level; the conv2d and pointwise products go through the
+// packed GEMM of the ISA in use (kernels.hpp).
+#include "sepcpp/backprop.hpp"
+
+#include <cstring>
+#include <optional>
+
+#include "common.hpp"
+
+namespace sepcpp {
+namespace detail {
+namespace {
+
+// Pixels per tile of a filter reduction: fixed, so the order of every sum is too.
+constexpr int64_t kReduceTile = 128;
+// The partial results of a reduction use at most this many elements (or one part).
+constexpr int64_t kPartialBudget = int64_t(1) << 24;
+constexpr int64_t kMaxParts = 64;
+
+// A product for work estimates, saturating instead of overflowing.
+int64_t work_of(std::initializer_list<int64_t> factors) {
+  int64_t r = 1;
+  for (int64_t f : factors)
+    if (__builtin_mul_overflow(r, std::max<int64_t>(f, 1), &r)) return INT64_MAX;
+  return r;
+}
+
+// How many parts a reduction over `tiles` tiles with partial results of `partial_size` elements
+// is cut into: a function of the problem only, so that the sums are the same for any thread count.
+int64_t reduction_parts(int64_t tiles, int64_t partial_size) {
+  int64_t parts = std::min(tiles, kMaxParts);
+  parts = std::min(parts, std::max<int64_t>(1, kPartialBudget / std::max<int64_t>(1, partial_size)));
+  return std::max<int64_t>(1, parts);
+}
+
+// out[j] = partials[0][j] + partials[1][j] + ... in part order.
+template <class T>
+void sum_parts(const T* partials, int64_t parts, int64_t size, T* out) {
+  const int64_t block = 4096;
+  parallel_for((size + block - 1) / block, block * parts, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const int64_t j0 = i * block, j1 = std::min(size, j0 + block);
+      std::copy(partials + j0, partials + j1, out + j0);
+      for (int64_t p = 1; p < parts; ++p) {
+        const T* src = partials + p * size;
+        for (int64_t j = j0; j < j1; ++j) out[j] += src[j];
+      }
+    }
+  });
+}
+
+// Dense [a, b, c, d] copy of a 4-D tensor with any strides.
+template <class T>
+std::vector<T> dense_copy(const Tensor<const T>& t, const char* what) {
+  std::vector<T> d = make_buffer<T>(what, t.shape[0] * t.shape[1] * t.shape[2] * t.shape[3]);
+  size_t i = 0;
+  for (int64_t a = 0; a < t.shape[0]; ++a)
+    for (int64_t b = 0; b < t.shape[1]; ++b)
+      for (int64_t c = 0; c < t.shape[2]; ++c)
+        for (int64_t e = 0; e < t.shape[3]; ++e) d[i++] = at4(t, a, b, c, e);
+  return d;
+}
+
+// Writes a dense [a, b, c, d] (or, for ndim 1, [a]) result into a tensor with any strides.
+template <class T>
+void write_strided(const T* src, const Tensor<T>& t) {
+  if (t.ndim == 1) {
+    for (int64_t i = 0; i < t.shape[0]; ++i) t.data[i * t.strides[0]] = src[i];
+    return;
+  }
+  size_t i = 0;
+  for (int64_t a = 0; a < t.shape[0]; ++a)
+    for (int64_t b = 0; b < t.shape[1]; ++b)
+      for (int64_t c = 0; c < t.shape[2]; ++c)
+        for (int64_t e = 0; e < t.shape[3]; ++e)
+          t.data[a * t.strides[0] + b * t.strides[1] + c * t.strides[2] + e * t.strides[3]] = src[i++];
+}
+
+// The output row oh whose kernel row ky lands on input row ih, or -1.
+inline int64_t source_row(const AxisGeometry& a, int64_t ih, int64_t ky) {
+  const int64_t t = ih + a.pad_before - ky * a.dilation;
+  if (t < 0 || t % a.stride != 0) return -1;
+  const int64_t o = t / a.stride;
+  return o < a.out ? o : -1;
+}
+
+// A 4-D activation (an input or out_backprop) as dense NHWC: the caller's memory when it is
+// already, else a packed copy, gathered row by row (the backprop loops index pixels directly).
+template <class T>
+struct DenseNhwc {
+  std::vector<T> storage;
+  const T* data;
+  Tensor<const T> tensor;  // the dense NHWC view of `data`
+  DenseNhwc(const Tensor<const T>& t, Layout layout, const char* what) {
+    const View4<const T> v = nhwc_view(t, layout);
+    if (v.dense()) {
+      data = v.data;
+    } else {
+      storage = make_buffer<T>(what, v.size());
+      const InputRows<T> rows(t, layout);
+      for (int64_t n = 0; n < v.n; ++n)
+        for (int64_t h = 0; h < v.h; ++h) rows.gather_row(n, h, 0, v.w, storage.data() + (n * v.h + h) * v.w * v.c);
+      data = storage.data();
+    }
+    const int64_t shape[4] = {v.n, v.h, v.w, v.c};
+    tensor = make_tensor<const T>(data, 4, shape);
+  }
+};
+
+// ---- depthwise -------------------------------------------------------------------------------
+
+// Input-gradient rows [ih0, ih1), columns [iw0, iw1) of image n (dense NHWC dx), from the output
+// gradient `dyb` [R][Q][C*M] of output rows er0.. er0+R-1, columns ec0.. ec0+Q-1, which must hold
+// every output pixel that reaches those input pixels; filter dense [KH, KW, C, M]. Each element
+// sums kernel rows ky in order, then output columns, then kernel columns, then multipliers: the
+// same order however the rows and columns are cut.
+template <class T>
+void depthwise_input_rows(const ConvGeometry& g, const T* filter, const T* dyb, int64_t n, int64_t er0, int64_t R,
+                          int64_t ec0, int64_t Q, int64_t ih0, int64_t ih1, int64_t iw0, int64_t iw1, T* dx) {
+  const int64_t H = g.h.in, W = g.w.in, C = g.in_channels, M = g.multiplier, CM = C * M;
+  const int64_t KH = g.h.kernel, KW = g.w.kernel;
+  for (int64_t ih = ih0; ih < ih1; ++ih) {
+    T* d = dx + (n * H + ih) * W * C;
+    std::fill(d + iw0 * C, d + iw1 * C, T(0));
+    for (int64_t ky = 0; ky < KH; ++ky) {
+      const int64_t oh = source_row(g.h, ih, ky);
+      if (oh < er0 || oh >= er0 + R) continue;  // (oh < 0: no output row; the others are not needed)
+      const T* dy_row = dyb + (oh - er0) * Q * CM;
+      for (int64_t ow = ec0; ow < ec0 + Q; ++ow) {
+        const T* gy = dy_row + (ow - ec0) * CM;
+        for (int64_t kx = 0; kx < KW; ++kx) {
+          const int64_t iw = ow * g.w.stride - g.w.pad_before + kx * g.w.dilation;
+          if (iw < iw0 || iw >= iw1) continue;
+          const T* f = filter + (ky * KW + kx) * CM;
+          T* di = d + iw * C;
+          if (M == 1) {
+            for (int64_t c = 0; c < C; ++c) di[c] += gy[c] * f[c];
+          } else {
+            for (int64_t c = 0; c < C; ++c) {
+              T acc = di[c];
+              for (int64_t m = 0; m < M; ++m) acc += gy[c * M + m] * f[c * M + m];
+              di[c] = acc;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// dx[N, H, W, C] from dy[N, OH, OW, C*M] and the dense filter [KH, KW, C, M], by input rows.
+template <class T>
+void depthwise_input_dense(const ConvGeometry& g, const T* filter, const T* dy, T* dx) {
+  const int64_t H = g.h.in, OH = g.h.out, OW = g.w.out, CM = g.mid_channels();
+  const int64_t per_row = work_of({g.h.kernel, OW, g.w.kernel, CM}) / std::max<int64_t>(1, g.h.stride);
+  parallel_for(g.batch * H, per_row, [&](int64_t b, int64_t e) {
+    for (int64_t row = b; row < e; ++row) {
+      const int64_t n = row / H, ih = row % H;
+      depthwise_input_rows(g, filter, dy + n * OH * OW * CM, n, 0, OH, 0, OW, ih, ih + 1, 0, g.w.in, dx);
+    }
+  });
+}
+
+// acc[KH, KW, C, M] += x under each tap of output pixel (n, oh, ow) times its gradient gy[C*M].
+template <class T>
+inline void depthwise_filter_pixel(const ConvGeometry& g, const T* x, int64_t n, int64_t oh, int64_t ow, const T* gy,
+                                   T* acc) {
+  const int64_t H = g.h.in, W = g.w.in, C = g.in_channels, M = g.multiplier, CM = C * M;
+  const int64_t KH = g.h.kernel, KW = g.w.kernel;
+  for (int64_t ky = 0; ky < KH; ++ky) {
+    const int64_t ih = oh * g.h.stride - g.h.pad_before + ky * g.h.dilation;
+    if (ih < 0 || ih >= H) continue;
+    for (int64_t kx = 0; kx < KW; ++kx) {
+      const int64_t iw = ow * g.w.stride - g.w.pad_before + kx * g.w.dilation;
+      if (iw < 0 || iw >= W) continue;
+      const T* xi = x + ((n * H + ih) * W + iw) * C;
+      T* a = acc + (ky * KW + kx) * CM;
+      if (M == 1) {
+        for (int64_t c = 0; c < C; ++c) a[c] += xi[c] * gy[c];
+      } else {
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t m = 0; m < M; ++m) a[c * M + m] += xi[c] * gy[c * M + m];
+      }
+    }
+  }
+}
+
+// df[KH, KW, C, M] (dense) = sum over output pixels of x under each tap times dy.
+template <class T>
+void depthwise_filter_dense(const ConvGeometry& g, const T* x, const T* dy, T* df) {
+  const int64_t CM = g.mid_channels(), OH = g.h.out, OW = g.w.out, FS = g.taps() * CM;
+  const int64_t P = g.batch * OH * OW;
+  if (P == 0) {
+    std::fill(df, df + FS, T(0));
+    return;
+  }
+  const int64_t tiles = (P + kReduceTile - 1) / kReduceTile;
+  const int64_t parts = reduction_parts(tiles, FS);
+  std::vector<T> partials = make_buffer<T>("the partial depthwise filter gradients", parts * FS);
+  parallel_for(parts, work_of({(tiles + parts - 1) / parts, kReduceTile, FS}), [&](int64_t b, int64_t e) {
+    for (int64_t part = b; part < e; ++part) {
+      T* acc = partials.data() + part * FS;
+      std::fill(acc, acc + FS, T(0));
+      const int64_t p_end = std::min(P, tiles * (part + 1) / parts * kReduceTile);
+      for (int64_t p = tiles * part / parts * kReduceTile; p < p_end; ++p)
+        depthwise_filter_pixel(g, x, p / (OW * OH), (p / OW) % OH, p % OW, dy + p * CM, acc);
+    }
+  });
+  sum_parts(partials.data(), parts, FS, df);
+}
+
+// ---- conv2d ----------------------------------------------------------------------------------
+
+// dx[N, H, W, C] from dy[N, OH, OW, O]: per input row, for each kernel row ky whose output row oh
+// reaches it, cols[OW, KW*C] = dy_row(oh) [OW, O] x W_ky^T [O, KW*C] (packed GEMM), then each
+// (ow, kx) column block is added to input pixel iw (col2im within the row).
+template <class T>
+void conv_input_dense(const ConvGeometry& g, const kernels::TypedKernels<T>& k, const Tensor<const T>& filters,
+                      const T* dy, T* dx) {
+  const int64_t H = g.h.in, W = g.w.in, C = g.in_channels, O = g.out_channels;
+  const int64_t OW = g.w.out, KH = g.h.kernel, KW = g.w.kernel, KWC = KW * C;
+  std::vector<PackedGemm<T>> packed(static_cast<size_t>(KH));
+  {
+    std::vector<T> bt = make_buffer<T>("the transposed conv2d filter", KH * O * KWC);
+    for (int64_t ky = 0; ky < KH; ++ky)
+      for (int64_t o = 0; o < O; ++o)
+        for (int64_t kx = 0; kx < KW; ++kx)
+          for (int64_t c = 0; c < C; ++c) bt[(ky * O + o) * KWC + kx * C + c] = at4(filters, ky, kx, c, o);
+    for (int64_t ky = 0; ky < KH; ++ky)
+      packed[ky] = pack_gemm<T>("the packed transposed conv2d filters", k, 1, O, KWC, bt.data() + ky * O * KWC, KWC, 1,
+                                Tensor<const T>());
+  }
+  const kernels::Activation<T> none;
+  const int64_t per_row = work_of({KH, OW, O, KWC}) / std::max<int64_t>(1, g.h.stride);
+  parallel_for(g.batch * H, per_row, [&](int64_t b, int64_t e) {
+    std::vector<T> cols = make_buffer<T>("the conv2d backprop-input row", OW * KWC);
+    for (int64_t row = b; row < e; ++row) {
+      const int64_t n = row / H, ih = row % H;
+      T* d = dx + row * W * C;
+      std::fill(d, d + W * C, T(0));
+      if (KWC == 0) continue;
+      for (int64_t ky = 0; ky < KH; ++ky) {
+        const int64_t oh = source_row(g.h, ih, ky);
+        if (oh < 0) continue;
+        run_gemm(k, packed[ky], 1, O, KWC, OW, dy + (n * g.h.out + oh) * OW * O, O, cols.data(), KWC, none);
+        for (int64_t ow = 0; ow < OW; ++ow)
+          for (int64_t kx = 0; kx < KW; ++kx) {
+            const int64_t iw = ow * g.w.stride - g.w.pad_before + kx * g.w.dilation;
+            if (iw < 0 || iw >= W) continue;
+            const T* src = cols.data() + ow * KWC + kx * C;
+            T* di = d + iw * C;
+            for (int64_t c = 0; c < C; ++c) di[c] += src[c];
+          }
+      }
+    }
+  });
+}
+
+// dw[KH*KW*C, O] (dense), computed transposed: dw^T [O, K] = sum over tiles of 128 pixels of
+// dy_tile^T [O, tile] x im2col(x)_tile [tile, K]. The unrolled tile is built row by row (copies of
+// whole channel vectors, as the forward conv2d) and packed as the GEMM's B operand; only the
+// smaller dy tile is transposed.
+template <class T>
+void conv_filter_dense(const ConvGeometry& g, const kernels::TypedKernels<T>& k, const T* x, const T* dy, T* dw) {
+  const int64_t H = g.h.in, W = g.w.in, C = g.in_channels, O = g.out_channels;
+  const int64_t OH = g.h.out, OW = g.w.out, KH = g.h.kernel, KW = g.w.kernel;
+  const int64_t K = g.taps() * C, FS = K * O, P = g.batch * OH * OW;
+  if (P == 0 || K == 0) {
+    std::fill(dw, dw + FS, T(0));
+    return;
+  }
+  const int64_t tiles = (P + kReduceTile - 1) / kReduceTile;
+  const int64_t parts = reduction_parts(tiles, FS);
+  std::vector<T> partials = make_buffer<T>("the partial conv2d filter gradients", parts * FS);
+  const kernels::Activation<T> none;
+  const size_t packed_size = kernels::gemm_packed_size(kReduceTile, static_cast<size_t>(K), k.gemm_nr);
+  parallel_for(parts, work_of({(tiles + parts - 1) / parts, kReduceTile, FS}), [&](int64_t b, int64_t e) {
+    std::vector<T> cols = make_buffer<T>("the conv2d backprop-filter unrolled tile", kReduceTile * K);
+    std::vector<T> dyt = make_buffer<T>("the conv2d backprop-filter transposed tile", O * kReduceTile);
+    std::vector<T> packed = make_buffer<T>("the conv2d backprop-filter packed tile", static_cast<int64_t>(packed_size));
+    std::vector<T> tmp = make_buffer<T>("the conv2d backprop-filter tile result", FS);
+    for (int64_t part = b; part < e; ++part) {
+      T* acc = partials.data() + part * FS;
+      std::fill(acc, acc + FS, T(0));
+      const int64_t t_end = tiles * (part + 1) / parts;
+      for (int64_t t = tiles * part / parts; t < t_end; ++t) {
+        const int64_t p0 = t * kReduceTile, cnt = std::min(kReduceTile, P - p0);
+        // cols[q][(tap, c)] = x under tap of pixel p0 + q (0 in the padding).
+        for (int64_t q = 0; q < cnt; ++q) {
+          const int64_t p = p0 + q, ow = p % OW, oh = (p / OW) % OH, n = p / (OW * OH);
+          for (int64_t ky = 0; ky < KH; ++ky) {
+            const int64_t ih = oh * g.h.stride - g.h.pad_before + ky * g.h.dilation;
+            for (int64_t kx = 0; kx < KW; ++kx) {
+              const int64_t iw = ow * g.w.stride - g.w.pad_before + kx * g.w.dilation;
+              T* dst = cols.data() + q * K + (ky * KW + kx) * C;
+              if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+                std::fill(dst, dst + C, T(0));
+              else
+                std::copy(x + ((n * H + ih) * W + iw) * C, x + ((n * H + ih) * W + iw + 1) * C, dst);
+            }
+          }
+          const T* src = dy + p * O;
+          for (int64_t o = 0; o < O; ++o) dyt[o * cnt + q] = src[o];
+        }
+        k.gemm_pack(static_cast<size_t>(cnt), static_cast<size_t>(K), cols.data(), static_cast<size_t>(K), nullptr,
+                    packed.data());
+        k.gemm(static_cast<size_t>(O), static_cast<size_t>(K), static_cast<size_t>(cnt), dyt.data(),
+               static_cast<size_t>(cnt), packed.data(), tmp.data(), static_cast<size_t>(K), none);
+        for (int64_t j = 0; j < FS; ++j) acc[j] += tmp[j];
+      }
+    }
+  });
+  std::vector<T> dwt = make_buffer<T>("the transposed conv2d filter gradient", FS);
+  sum_parts(partials.data(), parts, FS, dwt.data());
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t j = 0; j < K; ++j) dw[j * O + o] = dwt[o * K + j];
+}
+
+// ---- argument checks -------------------------------------------------------------------------
+
+std::string prefixed(const char* op, const std::string& msg) { return std::string(op) + ": " + msg; }
+
+void check_sizes(const char* op, const char* name, const int64_t* sizes) {
+  for (int i = 0; i < 4; ++i)
+    if (sizes[i] < 0) fail(prefixed(op, std::string(name) + " must be non-negative, got " + shape_string(sizes, 4)));
+  checked_product(name, sizes, 4);
+}
+
+template <class T>
+void check_shape(const char* op, const char* name, const Tensor<T>& t, const int64_t* want, int ndim,
+                 const std::string& why) {
+  bool ok = t.ndim == ndim;
+  for (int i = 0; ok && i < ndim; ++i) ok = t.shape[i] == want[i];
+  if (!ok)
+    fail(prefixed(op, std::string(name) + " must have shape " + shape_string(want, ndim) + why + ", got shape " +
+                          shape_string(t.shape, t.ndim)));
+  if (!t.data && checked_product(name, want, ndim) > 0)
+    fail(prefixed(op, std::string(name) + " has a null data pointer"));
+}
+
+// The forward geometry, and out_backprop checked against its output shape.
+template <class T>
+ConvGeometry backprop_geometry(const char* op, OpKind kind, const int64_t input_shape[4], const int64_t* fshape,
+                               int fndim, const int64_t* f2shape, int f2ndim, const Tensor<const T>& out_backprop,
+                               const ConvParams& p) {
+  const ConvGeometry g = conv_geometry(kind, input_shape, fshape, fndim, f2shape, f2ndim, p);
+  int64_t want[4];
+  output_shape(g, p.layout, want);
+  check_shape(op, "out_backprop", out_backprop, want, 4,
+              std::string(" (the forward output for input shape ") + shape_string(input_shape, 4) + " and " +
+                  filter_arg_name(kind) + " shape " + shape_string(fshape, fndim) + ", " + layout_name(p.layout) + ")");
+  return g;
+}
+
+template <class T>
+ConvParams plain(ConvParams p) {
+  p.activation = Activation::kNone;
+  p.depthwise_activation = Activation::kNone;
+  p.groups = 1;
+  return p;
+}
+
+}  // namespace
+}  // namespace detail
+
+using namespace detail;
+
+template <class T>
+void depthwise_conv2d_backprop_input(const int64_t input_shape[4], const Tensor<const T>& filter,
+                                     const Tensor<const T>& out_backprop, const Tensor<T>& input_grad,
+                                     const ConvParams& params) {
+  const char* op = "depthwise_conv2d_backprop_input";
+  const ConvParams p = plain<T>(params);
+  check_sizes(op, "input_sizes", input_shape);
+  check_rank(op, "filter", filter, 4);
+  const ConvGeometry g =
+      backprop_geometry(op, OpKind::kDepthwise, input_shape, filter.shape, filter.ndim, nullptr, 0, out_backprop, p);
+  check_shape(op, "the input gradient", input_grad, input_shape, 4, " (input_sizes)");
+  const std::vector<T> f = dense_copy(filter, "the depthwise filter");
+  DenseNhwc<T> dy(out_backprop, p.layout, "a dense copy of out_backprop");
+  DenseOutput<T> dx(input_grad, p.layout);
+  depthwise_input_dense(g, f.data(), dy.data, dx.data);
+  dx.finish();
+}
+
+template <class T>
+void depthwise_conv2d_backprop_filter(const Tensor<const T>& input, const int64_t filter_shape[4],
+                                      const Tensor<const T>& out_backprop, const Tensor<T>& filter_grad,
+                                      const ConvParams& params) {
+  const char* op = "depthwise_conv2d_backprop_filter";
+  const ConvParams p = plain<T>(params);
+  check_sizes(op, "filter_sizes", filter_shape);
+  check_rank(op, "input", input, 4);
+  const ConvGeometry g =
+      backprop_geometry(op, OpKind::kDepthwise, input.shape, filter_shape, 4, nullptr, 0, out_backprop, p);
+  check_shape(op, "the filter gradient", filter_grad, filter_shape, 4, " (filter_sizes)");
+  DenseNhwc<T> x(input, p.layout, "a dense copy of the input");
+  DenseNhwc<T> dy(out_backprop, p.layout, "a dense copy of out_backprop");
+  std::vector<T> df = make_buffer<T>("the depthwise filter gradient", g.taps() * g.mid_channels());
+  depthwise_filter_dense(g, x.data, dy.data, df.data());
+  write_strided(df.data(), filter_grad);
+}
+
+template <class T>
+void conv2d_backprop_input(const int64_t input_shape[4], const Tensor<const T>& filters,
+                           const Tensor<const T>& out_backprop, const Tensor<T>& input_grad, const ConvParams& params) {
+  const char* op = "conv2d_backprop_input";
+  const ConvParams p = plain<T>(params);
+  check_sizes(op, "input_sizes", input_shape);
+  check_rank(op, "filters", filters, 4);
+  const ConvGeometry g =
+      backprop_geometry(op, OpKind::kConv, input_shape, filters.shape, filters.ndim, nullptr, 0, out_backprop, p);
+  check_shape(op, "the input gradient", input_grad, input_shape, 4, " (input_sizes)");
+  const auto& k = kernels::active().get<T>();
+  DenseNhwc<T> dy(out_backprop, p.layout, "a dense copy of out_backprop");
+  DenseOutput<T> dx(input_grad, p.layout);
+  conv_input_dense(g, k, filters, dy.data, dx.data);
+  dx.finish();
+}
+
+template <class T>
+void conv2d_backprop_filter(const Tensor<const T>& input, const int64_t filter_shape[4],
+                            const Tensor<const T>& out_backprop, const Tensor<T>& filter_grad,
+                            const ConvParams& params) {
+  const char* op = "conv2d_backprop_filter";
+  const ConvParams p = plain<T>(params);
+  check_sizes(op, "filter_sizes", filter_shape);
+  check_rank(op, "input", input, 4);
+  const ConvGeometry g =
+      backprop_geometry(op, OpKind::kConv, input.shape, filter_shape, 4, nullptr, 0, out_backprop, p);
+  check_shape(op, "the filter gradient", filter_grad, filter_shape, 4, " (filter_sizes)");
+  const auto& k = kernels::active().get<T>();
+  DenseNhwc<T> x(input, p.layout, "a dense copy of the input");
+  DenseNhwc<T> dy(out_backprop, p.layout, "a dense copy of out_backprop");
+  std::vector<T> dw = make_buffer<T>("the conv2d filter gradient", g.taps() * g.in_channels * g.out_channels);
+  conv_filter_dense(g, k, x.data, dy.data, dw.data());
+  write_strided(dw.data(), filter_grad);
+}
+
+namespace {
+// The activations and TensorFlow's gradients of them, as loops with the activation chosen outside
+// (simple selects the compiler vectorises; random data would defeat a branch per element).
+// y[j] = act(x[j]); NaN passes through, as in the forward kernels' clamp.
+template <class T>
+void activate(Activation a, const T* x, T* y, int64_t n) {
+  switch (a) {
+    case Activation::kNone:
+      std::copy(x, x + n, y);
+      break;
+    case Activation::kRelu:
+      for (int64_t j = 0; j < n; ++j) y[j] = x[j] < T(0) ? T(0) : x[j];
+      break;
+    case Activation::kRelu6:
+      for (int64_t j = 0; j < n; ++j) y[j] = x[j] < T(0) ? T(0) : x[j] > T(6) ? T(6) : x[j];
+      break;
+  }
+}
+
+// g[j] = grad[j] where the activation passes the gradient at its input x[j], else 0: relu where
+// x > 0, relu6 where 0 < x < 6 (TensorFlow's rules; NaN passes nothing).
+template <class T>
+void mask_gradient(Activation a, const T* x, const T* grad, T* g, int64_t n) {
+  switch (a) {
+    case Activation::kNone:
+      if (g != grad) std::copy(grad, grad + n, g);
+      break;
+    case Activation::kRelu:
+      for (int64_t j = 0; j < n; ++j) g[j] = x[j] > T(0) ? grad[j] : T(0);
+      break;
+    case Activation::kRelu6:
+      for (int64_t j = 0; j < n; ++j) g[j] = (x[j] > T(0)) & (x[j] < T(6)) ? grad[j] : T(0);
+      break;
+  }
+}
+}  // namespace
+
+template <class T>
+void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const T>& depthwise_filter,
+                               const Tensor<const T>& pointwise_filter, const Tensor<const T>& depthwise_bias,
+                               const Tensor<const T>& bias, const Tensor<const T>& out_backprop,
+                               const SeparableGradients<T>& grads, const ConvParams& p) {
+  const char* op = p.groups == 1 ? "separable_conv2d_backprop" : "super_separable_conv2d_backprop";
+  check_rank(op, "input", input, 4);
+  check_rank(op, "depthwise_filter", depthwise_filter, 4);
+  check_rank(op, "pointwise_filter", pointwise_filter, 4);
+  const ConvGeometry g = backprop_geometry(op, OpKind::kSeparable, input.shape, depthwise_filter.shape, 4,
+                                           pointwise_filter.shape, 4, out_backprop, p);
+  const int64_t C = g.in_channels, CM = g.mid_channels(), O = g.out_channels, G = p.groups;
+  const int64_t kg = CM / G, og = O / G;
+  check_bias(op, "depthwise_bias", depthwise_bias, CM);
+  check_bias(op, "bias", bias, O);
+  if (grads.input.data) check_shape(op, "the input gradient", grads.input, input.shape, 4, "");
+  if (grads.depthwise_filter.data)
+    check_shape(op, "the depthwise_filter gradient", grads.depthwise_filter, depthwise_filter.shape, 4, "");
+  if (grads.pointwise_filter.data)
+    check_shape(op, "the pointwise_filter gradient", grads.pointwise_filter, pointwise_filter.shape, 4, "");
+  if (grads.depthwise_bias.data) {
+    if (!depthwise_bias.data) fail(prefixed(op, "a depthwise_bias gradient was asked for without a depthwise_bias"));
+    check_shape(op, "the depthwise_bias gradient", grads.depthwise_bias, depthwise_bias.shape, 1, "");
+  }
+  if (grads.bias.data) {
+    if (!bias.data) fail(prefixed(op, "a bias gradient was asked for without a bias"));
+    check_shape(op, "the bias gradient", grads.bias, bias.shape, 1, "");
+  }
+  const auto& k = kernels::active().get<T>();
+  const int64_t P = g.batch * g.h.out * g.w.out;
+  DenseNhwc<T> x(input, p.layout, "a dense copy of the input");
+  DenseNhwc<T> dy(out_backprop, p.layout, "a dense copy of out_backprop");
+  const DepthwiseWeights<T> dw(depthwise_filter, depthwise_bias, /*borrow=*/true);
+  const Activation act1 = p.depthwise_activation, act2 = p.activation;
+  // The forward pointwise step (only to find where the output activation passes the gradient) and
+  // the transposed pointwise filter per group, [og, kg], for d(loss)/d(depthwise output).
+  PackedGemm<T> forward;
+  if (act2 != Activation::kNone)
+    forward = pack_gemm<T>("the packed pointwise_filter", k, G, kg, og, pointwise_filter.data,
+                           pointwise_filter.strides[2], pointwise_filter.strides[3], bias);
+  std::vector<PackedGemm<T>> backward(static_cast<size_t>(G));
+  {
+    std::vector<T> pwt = make_buffer<T>("the transposed pointwise filter", O * kg);
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t kk = 0; kk < kg; ++kk) pwt[o * kg + kk] = at4(pointwise_filter, 0, 0, kk, o);
+    for (int64_t gi = 0; gi < G; ++gi)
+      backward[gi] = pack_gemm<T>("the packed transposed pointwise_filter", k, 1, og, kg, pwt.data() + gi * og * kg, kg,
+                                  1, Tensor<const T>());
+  }
+  const std::vector<T> zero = make_buffer<T>("the zero row", zero_length(g));
+  const InputRows<T> x_rows(x.tensor, Layout::kNHWC);
+  const std::vector<T> dw_dense =
+      grads.input.data ? dense_copy(depthwise_filter, "the depthwise filter") : std::vector<T>();
+  const kernels::Activation<T> none;
+  const int64_t OH = g.h.out, OW = g.w.out, H = g.h.in, W = g.w.in, taps = g.taps();
+  // Per part: the [O, kg] transposed pointwise filter, [O] bias, [C*M] depthwise bias and
+  // [KH, KW, C, M] depthwise filter partial gradients.
+  const int64_t FS = O * kg + O + CM + taps * CM;
+  std::vector<T> sums = make_buffer<T>("the separable gradients", FS);
+  std::optional<DenseOutput<T>> dx_out;
+  if (grads.input.data) dx_out.emplace(grads.input, p.layout);
+  if (P == 0) {
+    if (dx_out) std::fill(dx_out->data, dx_out->data + g.batch * H * W * C, T(0));
+  } else {
+    // Units of output pixels: a band of `br` rows and `bc` columns of one image (about 1024 pixels;
+    // whole rows unless they are long), set by the problem alone. A unit owns its output pixels (for
+    // the sums over pixels) and the input pixels from its first output pixel's window origin to the
+    // next unit's (for the input gradient); it recomputes the forward pass and the gradient of the
+    // depthwise output on its own pixels plus the halo of rows and columns its input pixels need, in
+    // per-thread buffers: nothing of the size of the intermediate tensor is allocated.
+    // (At least 4 halos wide, so that the recomputed halo stays a small share of a unit's work.)
+    const int64_t halo_r = std::min(OH, (g.h.kernel - 1) * g.h.dilation / g.h.stride + 1);
+    const int64_t halo_c = std::min(OW, (g.w.kernel - 1) * g.w.dilation / g.w.stride + 1);
+    const int64_t bc = std::min<int64_t>(OW, std::max<int64_t>(512, 4 * halo_c));
+    const int64_t br = std::max<int64_t>(1, std::min<int64_t>(OH, std::max<int64_t>(1024 / bc, 4 * halo_r)));
+    const int64_t nrb = (OH + br - 1) / br, ncb = (OW + bc - 1) / bc, units = g.batch * nrb * ncb;
+    const int64_t parts = reduction_parts(units, FS);
+    std::vector<T> partials = make_buffer<T>("the partial separable gradients", parts * FS);
+    // Input pixels [lo, hi) along an axis owned by band b of `bands` (output indices [o0, o1)), and
+    // the output indices [e0, e1) that reach them, widened to hold [o0, o1).
+    auto span = [](const AxisGeometry& a, int64_t b, int64_t bands, int64_t o0, int64_t o1, int64_t* lo, int64_t* hi,
+                   int64_t* e0, int64_t* e1) {
+      *lo = b == 0 ? 0 : std::min(a.in, std::max<int64_t>(0, o0 * a.stride - a.pad_before));
+      *hi = b == bands - 1 ? a.in : std::min(a.in, std::max<int64_t>(0, o1 * a.stride - a.pad_before));
+      *e0 = o0, *e1 = o1;
+      if (*hi > *lo) {
+        const int64_t first = *lo + a.pad_before - (a.kernel - 1) * a.dilation;  // o * stride >= first
+        const int64_t need0 = first <= 0 ? 0 : (first + a.stride - 1) / a.stride;
+        const int64_t need1 = std::min(a.out, (*hi - 1 + a.pad_before) / a.stride + 1);
+        *e0 = std::min(*e0, need0), *e1 = std::max(*e1, need1);
+      }
+    };
+    const size_t packed_size = kernels::gemm_packed_size(kReduceTile, static_cast<size_t>(kg), k.gemm_nr);
+    const int64_t unit_work = work_of({br * bc, CM, taps + 3 * og});
+    parallel_for(parts, work_of({(units + parts - 1) / parts, unit_work}), [&](int64_t b, int64_t e) {
+      DwScratch<T> s;
+      std::vector<T> mid, act_mid, dz, dd;
+      std::vector<T> dzt = make_buffer<T>("the separable backprop tile", O * kReduceTile);
+      std::vector<T> atile = make_buffer<T>("the separable backprop tile", kReduceTile * CM);
+      std::vector<T> packed = make_buffer<T>("the separable backprop packed tile", static_cast<int64_t>(packed_size));
+      std::vector<T> tmp = make_buffer<T>("the separable backprop tile", og * kg);
+      std::vector<int64_t> owned;
+      for (int64_t part = b; part < e; ++part) {
+        T* dpw = partials.data() + part * FS;
+        T* db = dpw + O * kg;
+        T* ddb = db + O;
+        T* ddf = ddb + CM;
+        std::fill(dpw, dpw + FS, T(0));
+        const int64_t u_end = units * (part + 1) / parts;
+        for (int64_t u = units * part / parts; u < u_end; ++u) {
+          const int64_t n = u / (nrb * ncb), rb = (u / ncb) % nrb, cb = u % ncb;
+          const int64_t r0 = rb * br, r1 = std::min(OH, r0 + br), c0 = cb * bc, c1 = std::min(OW, c0 + bc);
+          int64_t ih0, ih1, er0, er1, iw0, iw1, ec0, ec1;
+          span(g.h, rb, nrb, r0, r1, &ih0, &ih1, &er0, &er1);
+          span(g.w, cb, ncb, c0, c1, &iw0, &iw1, &ec0, &ec1);
+          const int64_t R = er1 - er0, Q = ec1 - ec0, RP = R * Q;
+          mid.resize(static_cast<size_t>(RP * CM));
+          dz.resize(static_cast<size_t>(RP * O));
+          dd.resize(static_cast<size_t>(RP * CM));
+          // The forward pass: D = depthwise + bias, A = act1(D); Z = A x PW + bias only where act2
+          // needs it. dZ = dY where act2 passes it.
+          for (int64_t i = 0; i < R; ++i)
+            depthwise_pixels(g, k, x_rows, zero.data(), dw, none, (n * OH + er0 + i) * OW + ec0, Q,
+                             mid.data() + i * Q * CM, s);
+          const T* a = mid.data();
+          if (act1 != Activation::kNone) {
+            act_mid.resize(static_cast<size_t>(RP * CM));
+            activate(act1, mid.data(), act_mid.data(), RP * CM);
+            a = act_mid.data();
+          }
+          if (act2 != Activation::kNone) run_gemm(k, forward, G, kg, og, RP, a, CM, dz.data(), O, none);
+          for (int64_t i = 0; i < R; ++i) {
+            const T* src = dy.data + ((n * OH + er0 + i) * OW + ec0) * O;
+            T* dst = dz.data() + i * Q * O;
+            mask_gradient(act2, dst, src, dst, Q * O);  // dst holds Z, or nothing yet without act2
+          }
+          // dA = dZ x PW^T per group, then dD = dA where act1 passes it.
+          for (int64_t gi = 0; gi < G; ++gi)
+            run_gemm(k, backward[gi], 1, og, kg, RP, dz.data() + gi * og, O, dd.data() + gi * kg, CM, none);
+          mask_gradient(act1, mid.data(), dd.data(), dd.data(), RP * CM);
+          // Sums over the unit's own pixels, in order: biases, the depthwise filter, and the
+          // pointwise filter in tiles, transposed per group: dPW_g^T [og, kg] += dZ_g^T x A_g.
+          owned.clear();
+          for (int64_t oh = r0; oh < r1; ++oh)
+            for (int64_t ow = c0; ow < c1; ++ow) owned.push_back((oh - er0) * Q + (ow - ec0));
+          for (int64_t t0 = 0; t0 < static_cast<int64_t>(owned.size()); t0 += kReduceTile) {
+            const int64_t cnt = std::min<int64_t>(kReduceTile, static_cast<int64_t>(owned.size()) - t0);
+            for (int64_t q = 0; q < cnt; ++q) {
+              const int64_t r = owned[t0 + q];
+              const T* dzq = dz.data() + r * O;
+              const T* ddq = dd.data() + r * CM;
+              for (int64_t o = 0; o < O; ++o) db[o] += dzq[o];
+              for (int64_t j = 0; j < CM; ++j) ddb[j] += ddq[j];
+              for (int64_t o = 0; o < O; ++o) dzt[o * cnt + q] = dzq[o];
+              std::copy(a + r * CM, a + (r + 1) * CM, atile.data() + q * CM);
+              depthwise_filter_pixel(g, x.data, n, er0 + r / Q, ec0 + r % Q, ddq, ddf);
+            }
+            for (int64_t gi = 0; gi < G; ++gi) {
+              k.gemm_pack(static_cast<size_t>(cnt), static_cast<size_t>(kg), atile.data() + gi * kg,
+                          static_cast<size_t>(CM), nullptr, packed.data());
+              k.gemm(static_cast<size_t>(og), static_cast<size_t>(kg), static_cast<size_t>(cnt),
+                     dzt.data() + gi * og * cnt, static_cast<size_t>(cnt), packed.data(), tmp.data(),
+                     static_cast<size_t>(kg), none);
+              T* acc = dpw + gi * og * kg;
+              for (int64_t j = 0; j < og * kg; ++j) acc[j] += tmp[j];
+            }
+          }
+          // The input gradient of the unit's input pixels, from the rows and columns of dD that
+          // reach them (depthwise_input_rows' order: the same bits as the unfused op).
+          if (dx_out)
+            depthwise_input_rows(g, dw_dense.data(), dd.data(), n, er0, R, ec0, Q, ih0, ih1, iw0, iw1, dx_out->data);
+        }
+      }
+    });
+    sum_parts(partials.data(), parts, FS, sums.data());
+  }
+  if (grads.pointwise_filter.data) {
+    std::vector<T> dpw = make_buffer<T>("the pointwise filter gradient", kg * O);
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t kk = 0; kk < kg; ++kk) dpw[kk * O + o] = sums[o * kg + kk];
+    write_strided(dpw.data(), grads.pointwise_filter);
+  }
+  if (grads.bias.data) write_strided(sums.data() + O * kg, grads.bias);
+  if (grads.depthwise_bias.data) write_strided(sums.data() + O * kg + O, grads.depthwise_bias);
+  if (grads.depthwise_filter.data) write_strided(sums.data() + O * kg + O + CM, grads.depthwise_filter);
+  if (dx_out) dx_out->finish();
+}
+
+#define SEPCPP_INSTANTIATE(T)                                                                                        \
+  template void depthwise_conv2d_backprop_input<T>(const int64_t*, const Tensor<const T>&, const Tensor<const T>&,   \
+                                                   const Tensor<T>&, const ConvParams&);                             \
+  template void depthwise_conv2d_backprop_filter<T>(const Tensor<const T>&, const int64_t*, const Tensor<const T>&,  \
+                                                    const Tensor<T>&, const ConvParams&);                            \
+  template void conv2d_backprop_input<T>(const int64_t*, const Tensor<const T>&, const Tensor<const T>&,             \
+                                         const Tensor<T>&, const ConvParams&);                                       \
+  template void conv2d_backprop_filter<T>(const Tensor<const T>&, const int64_t*, const Tensor<const T>&,            \
+                                          const Tensor<T>&, const ConvParams&);                                      \
+  template void separable_conv2d_backprop<T>(const Tensor<const T>&, const Tensor<const T>&, const Tensor<const T>&, \
+                                             const Tensor<const T>&, const Tensor<const T>&, const Tensor<const T>&, \
+                                             const SeparableGradients<T>&, const ConvParams&);
+SEPCPP_INSTANTIATE(float)
+SEPCPP_INSTANTIATE(double)
+#undef SEPCPP_INSTANTIATE
+
+}  // namespace sepcpp
