@@ -1389,16 +1389,24 @@ def format_under_load(rows: List[Dict[str, Any]], peers: List[str], notes: List[
     return "\n".join(lines)
 
 
+def _select_layers(suite: List[Layer], spec: Optional[str]) -> Optional[List[Layer]]:
+    """The layers --layers names (all of the suite without it); None, after saying why, for an
+    unknown name."""
+    if not spec:
+        return suite
+    by_name = {layer.name: layer for layer in suite}
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        print(f"--layers: unknown {', '.join(unknown)}; known: {', '.join(by_name)}", file=sys.stderr)
+        return None
+    return [by_name[n] for n in names]
+
+
 def _main_under_load(args, peers: List[str], api: str, progress: bool) -> int:
-    suite = load_suite(args.suite)
-    if args.layers:
-        by_name = {layer.name: layer for layer in suite}
-        names = [n.strip() for n in args.layers.split(",") if n.strip()]
-        unknown = [n for n in names if n not in by_name]
-        if unknown:
-            print(f"--layers: unknown {', '.join(unknown)}; known: {', '.join(by_name)}", file=sys.stderr)
-            return 2
-        suite = [by_name[n] for n in names]
+    suite = _select_layers(load_suite(args.suite), args.layers)
+    if suite is None:
+        return 2
     try:
         threads = _parse_threads(args.threads or "all", _all_threads())
     except ValueError as e:
@@ -1542,16 +1550,9 @@ def main(argv: Optional[List[str]] = None, prog: str = "python -m sepcpp bench")
             print(f"{layer.name:20s} {layer.shape} k{layer.kernel} s{layer.stride} d{layer.dilation} "
                   f"m{layer.mult} o{layer.out_channels}  {layer.flops / 1e6:.0f} MFLOP")
         return 0
-    if args.layers:
-        by_name = {layer.name: layer for layer in suite}
-        names = [n.strip() for n in args.layers.split(",") if n.strip()]
-        unknown = [n for n in names if n not in by_name]
-        if unknown:
-            print(f"--layers: unknown {', '.join(unknown)}; known: {', '.join(by_name)}", file=sys.stderr)
-            return 2
-        layers = [by_name[n] for n in names]
-    else:
-        layers = suite
+    layers = _select_layers(suite, args.layers)
+    if layers is None:
+        return 2
     try:
         thread_counts = _parse_threads(args.threads or "1,all", all_threads)
     except ValueError as e:
