@@ -275,9 +275,9 @@ py::array backprop(const std::string& op, const std::string& wrt, const py::arra
                    const std::string& layout) {
   const bool depthwise = parse_op(op) == OpKind::kDepthwise, input_grad = wrt == "input";
   const ConvParams p = make_params(strides, dilations, padding, pads, layout, "", "", 1);
-  if (out_backprop.dtype().is(py::dtype::of<float>()))
+  if (has_dtype<float>(out_backprop))
     return backprop_typed<float>(depthwise, input_grad, x_or_filter, sizes, out_backprop, p);
-  if (out_backprop.dtype().is(py::dtype::of<double>()))
+  if (has_dtype<double>(out_backprop))
     return backprop_typed<double>(depthwise, input_grad, x_or_filter, sizes, out_backprop, p);
   throw py::type_error("out_backprop: dtype " + py::str(out_backprop.dtype()).cast<std::string>() +
                        " is not supported (float32 or float64)");
@@ -321,9 +321,9 @@ py::tuple separable_backprop(const py::array& input, const py::object& f1, const
                              std::array<int64_t, 4> pads, const std::string& layout, const std::string& activation,
                              const std::string& depthwise_activation, int64_t groups) {
   const ConvParams p = make_params(strides, dilations, padding, pads, layout, activation, depthwise_activation, groups);
-  if (input.dtype().is(py::dtype::of<float>()))
+  if (has_dtype<float>(input))
     return separable_backprop_typed<float>(input, f1, f2, b1, b2, out_backprop, p);
-  if (input.dtype().is(py::dtype::of<double>()))
+  if (has_dtype<double>(input))
     return separable_backprop_typed<double>(input, f1, f2, b1, b2, out_backprop, p);
   throw py::type_error("input: dtype " + py::str(input.dtype()).cast<std::string>() +
                        " is not supported (float32 or float64)");

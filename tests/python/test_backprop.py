@@ -496,3 +496,49 @@ def test_concurrent_python_threads_match_serial(rng, restore_threads):
     for i, r in enumerate(results):
         for a, b in zip(r, want[i % 3]):
             assert (a is None and b is None) or a.tobytes() == b.tobytes(), f"call {i}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Arrays that went through pickle (worker processes, dask.distributed, joblib) carry a dtype equal
+# to, but not identical with, NumPy's own: every backprop op takes them, with the same bits.
+
+
+def _pickled(a):
+    import pickle
+
+    return pickle.loads(pickle.dumps(a))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_backprop_ops_take_pickled_arrays(dtype):
+    rng = np.random.default_rng(11)
+
+    def a(*s):
+        return rng.standard_normal(s).astype(dtype)
+
+    x, dw, pw, bd, b = a(2, 9, 8, 4), a(3, 3, 4, 2), a(1, 1, 8, 6), a(8), a(6)
+    x1, dw1, pw1 = a(2, 11, 4), a(3, 4, 2), a(1, 8, 6)
+    cases = [
+        (sepcpp.depthwise_conv2d_backprop_input, ((2, 9, 8, 4), dw, a(2, 9, 8, 8), 1, "SAME"), {}),
+        (sepcpp.depthwise_conv2d_backprop_filter, (x, (3, 3, 4, 2), a(2, 9, 8, 8), 1, "SAME"), {}),
+        (sepcpp.conv2d_backprop_input, ((2, 9, 8, 4), a(3, 3, 4, 5), a(2, 5, 4, 5), 2, "SAME"), {}),
+        (sepcpp.conv2d_backprop_filter, (x, (3, 3, 4, 5), a(2, 5, 4, 5), 2, "SAME"), {}),
+        (sepcpp.separable_conv2d_backprop, (x, dw, pw, a(2, 9, 8, 6), 1, "SAME"),
+         {"depthwise_bias": bd, "depthwise_activation": "relu", "bias": b, "activation": "relu6"}),
+        (sepcpp.super_separable_conv2d_backprop, (x, dw, a(1, 1, 4, 6), 2, a(2, 9, 8, 6), 1, "SAME"), {}),
+        (sepcpp.depthwise_conv1d_backprop_input, ((2, 11, 4), dw1, a(2, 11, 8), 1, "CAUSAL"), {}),
+        (sepcpp.depthwise_conv1d_backprop_filter, (x1, (3, 4, 2), a(2, 11, 8), 1, "CAUSAL"), {}),
+        (sepcpp.conv1d_backprop_input, ((2, 11, 4), a(3, 4, 5), a(2, 11, 5), 1, "SAME"), {}),
+        (sepcpp.conv1d_backprop_filter, (x1, (3, 4, 5), a(2, 11, 5), 1, "SAME"), {}),
+        (sepcpp.separable_conv1d_backprop, (x1, dw1, pw1, a(2, 11, 6), 1, "CAUSAL"), {"bias": b}),
+        (sepcpp.super_separable_conv1d_backprop, (x1, dw1, a(1, 4, 6), 2, a(2, 9, 6), 1, "VALID"), {}),
+    ]
+    for op, args, kwargs in cases:
+        want = op(*args, **kwargs)
+        pick = lambda v: _pickled(v) if isinstance(v, np.ndarray) else v  # noqa: E731
+        got = op(*[pick(v) for v in args], **{k: pick(v) for k, v in kwargs.items()})
+        if isinstance(want, tuple):
+            for w, g in zip(want, got):
+                assert (w is None and g is None) or w.tobytes() == g.tobytes(), op.__name__
+        else:
+            assert want.tobytes() == got.tobytes(), op.__name__
