@@ -36,6 +36,7 @@ DEPENDENCIES = {
     "cython": "Cython",
     "dask": "dask.array",
     "distributed": "distributed",
+    "jax": "jax",
 }
 
 
