@@ -158,6 +158,14 @@ CASES = [
     ("Dask", "`sepcpp.dask` op given a bad filter (the NumPy API's message, checked on an empty batch)",
      "import dask.array as da, sepcpp.dask; "
      "sepcpp.dask.conv2d(da.from_array(x, chunks=2), np.ones((3, 3, 5, 4), f32), 1, 'SAME')"),
+    ("JAX", "`sepcpp.jax` op given a bad filter (the NumPy API's message, checked on an empty batch when the op "
+     "is called or traced)",
+     "import jax, jax.numpy as jnp, sepcpp.jax; "
+     "jax.jit(lambda x: sepcpp.jax.conv2d(x, np.ones((3, 3, 5, 4), f32), 1, 'SAME'))(jnp.asarray(x))"),
+    ("JAX", "`sepcpp.jax` op given a scalar input",
+     "import jax.numpy as jnp, sepcpp.jax; sepcpp.jax.conv1d(jnp.float32(1), dw1[..., :1], 1, 'SAME')"),
+    ("JAX", "`sepcpp.jax` op given an input JAX cannot turn into an array",
+     "import sepcpp.jax; sepcpp.jax.conv1d('abc', dw1[..., :1], 1, 'SAME')"),
     ("Threads", "negative thread count", "sepcpp.set_num_threads(-1)"),
     ("Threads", "thread count not an integer", "sepcpp.set_num_threads(2.5)"),
     ("Threads", "thread count of 2**31 or more", "sepcpp.set_num_threads(2**31)"),

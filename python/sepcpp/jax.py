@@ -115,6 +115,18 @@ def _stand_in(a: Optional["jax.Array"]) -> Optional[np.ndarray]:
     return None if a is None else np.zeros(a.shape, np.dtype(a.dtype))
 
 
+def _probe(check: Callable, x: "jax.Array", *stand_ins) -> Tuple[int, ...]:
+    """The result's shape by ``check(empty batch of x, *stand_ins)``: sepcpp's own checks, whose
+    error messages are given back with the input's real shape."""
+    empty = _empty_batch(x, "input")
+    try:
+        out = check(empty, *stand_ins)
+    except (ValueError, TypeError) as e:
+        message = str(e).replace(str(empty.shape), str(tuple(x.shape)))
+        raise type(e)(message) from None
+    return (x.shape[0],) + out.shape[1:]
+
+
 # --------------------------------------------------------------------------------------------
 # Mapped (vmap) axes in a callback. With vmap_method="expand_dims", every operand of the callback
 # has the mapped axes in front (size 1 where that operand is not mapped); `ranks` says how many
@@ -253,12 +265,12 @@ def _single(name: str, input, filter, geometry: tuple, bias, activation) -> "jax
     b = _jax_array(bias, "bias")
     # sepcpp's own checks, on an empty batch: its errors, and the result's shape.
     if name == "pointwise_conv2d":
-        probe = _api.pointwise_conv2d(_empty_batch(x, "input"), _stand_in(f), geometry[0], bias=_stand_in(b),
-                                      activation=activation)
+        shape = _probe(lambda x0, f0, b0: _api.pointwise_conv2d(x0, f0, geometry[0], bias=b0, activation=activation),
+                       x, _stand_in(f), _stand_in(b))
     else:
-        probe = forward(_empty_batch(x, "input"), _stand_in(f), *geometry, bias=_stand_in(b),
-                        activation=activation)
-    out = jax.ShapeDtypeStruct((x.shape[0],) + probe.shape[1:], x.dtype)
+        shape = _probe(lambda x0, f0, b0: forward(x0, f0, *geometry, bias=b0, activation=activation), x,
+                       _stand_in(f), _stand_in(b))
+    out = jax.ShapeDtypeStruct(shape, x.dtype)
     fn = _single_op(name, _freeze(geometry), _api._activation(activation, "activation"), b is not None, out)
     return fn(x, f, b)
 
@@ -309,10 +321,11 @@ def _separable(one_d: bool, input, depthwise_filter, pointwise_filter, groups, g
     bd = _jax_array(depthwise_bias, "depthwise_bias")
     b = _jax_array(bias, "bias")
     forward = _api.super_separable_conv1d if one_d else _api.super_separable_conv2d
-    probe = forward(_empty_batch(x, "input"), _stand_in(fd), _stand_in(fp), groups, *geometry,
-                    depthwise_bias=_stand_in(bd), depthwise_activation=depthwise_activation, bias=_stand_in(b),
-                    activation=activation)
-    out = jax.ShapeDtypeStruct((x.shape[0],) + probe.shape[1:], x.dtype)
+    shape = _probe(lambda x0, fd0, fp0, bd0, b0: forward(x0, fd0, fp0, groups, *geometry, depthwise_bias=bd0,
+                                                         depthwise_activation=depthwise_activation, bias=b0,
+                                                         activation=activation),
+                   x, _stand_in(fd), _stand_in(fp), _stand_in(bd), _stand_in(b))
+    out = jax.ShapeDtypeStruct(shape, x.dtype)
     activations = (_api._activation(depthwise_activation, "depthwise_activation"),
                    _api._activation(activation, "activation"))
     fn = _separable_op(one_d, _api._groups(groups), _freeze(geometry), activations, out)
