@@ -184,6 +184,119 @@ void dwconv_row(size_t channels, size_t pixels, size_t kh, size_t kw, const type
 }
 
 // ---------------------------------------------------------------------------------------------
+// Depthwise backprop steps (DwGatherFn, DwReduceFn).
+
+// Gather: a tile of PX pixels x B vectors of channels, as dwconv_tile with a weight vector per tap
+// and no bias or activation.
+template <class S, size_t PX, size_t B, bool MASKED>
+inline void dwg_tile(size_t c, size_t n, size_t taps, const typename S::Elem* const* base, const ptrdiff_t* step,
+                     size_t p, const typename S::Elem* const* wts, typename S::Elem* o, size_t out_pixel_stride) {
+  using T = typename S::Elem;
+  using V = typename S::V;
+  constexpr size_t N = S::N;
+  auto load = [n](const T* ptr) { return MASKED ? S::load_n(ptr, n) : S::load(ptr); };
+  V acc[PX][B];
+  for (size_t q = 0; q < PX; ++q)
+    for (size_t b = 0; b < B; ++b) acc[q][b] = S::zero();
+  for (size_t t = 0; t < taps; ++t) {
+    V wv[B];
+    for (size_t b = 0; b < B; ++b) wv[b] = load(wts[t] + c + b * N);
+    const T* in0 = base[t] + static_cast<ptrdiff_t>(p) * step[t] + c;
+    for (size_t q = 0; q < PX; ++q) {
+      const T* in = in0 + static_cast<ptrdiff_t>(q) * step[t];
+      for (size_t b = 0; b < B; ++b) acc[q][b] = S::fma(load(in + b * N), wv[b], acc[q][b]);
+    }
+  }
+  for (size_t q = 0; q < PX; ++q)
+    for (size_t b = 0; b < B; ++b) {
+      T* dst = o + q * out_pixel_stride + c + b * N;
+      if (MASKED) S::store_n(dst, acc[q][b], n);
+      else S::store(dst, acc[q][b]);
+    }
+}
+
+template <class S, size_t PX>
+inline void dwg_pixels(size_t channels, size_t taps, const typename S::Elem* const* base, const ptrdiff_t* step,
+                       size_t p, const typename S::Elem* const* wts, typename S::Elem* o, size_t out_pixel_stride) {
+  constexpr size_t N = S::N;
+  size_t c = 0;
+  for (; c + 2 * N <= channels; c += 2 * N) dwg_tile<S, PX, 2, false>(c, N, taps, base, step, p, wts, o, out_pixel_stride);
+  for (; c + N <= channels; c += N) dwg_tile<S, PX, 1, false>(c, N, taps, base, step, p, wts, o, out_pixel_stride);
+  if (c < channels) dwg_tile<S, PX, 1, true>(c, channels - c, taps, base, step, p, wts, o, out_pixel_stride);
+}
+
+template <class S>
+void dw_gather(size_t channels, size_t pixels, size_t taps, const typename S::Elem* const* tap_base,
+               const ptrdiff_t* tap_step, const typename S::Elem* const* tap_weight, typename S::Elem* out,
+               size_t out_pixel_stride) {
+  size_t p = 0;
+  for (; p + 4 <= pixels; p += 4)
+    dwg_pixels<S, 4>(channels, taps, tap_base, tap_step, p, tap_weight, out + p * out_pixel_stride, out_pixel_stride);
+  for (; p < pixels; ++p)
+    dwg_pixels<S, 1>(channels, taps, tap_base, tap_step, p, tap_weight, out + p * out_pixel_stride, out_pixel_stride);
+}
+
+// Reduce: G taps x B vectors of channels accumulate over all the pixels in registers (G*B
+// independent chains, one gradient load serving G taps), then are stored back.
+template <class S, size_t G, size_t B, bool MASKED>
+inline void dwr_block(size_t c, size_t n, size_t pixels, const typename S::Elem* const* base, const ptrdiff_t* step,
+                      const typename S::Elem* grad, size_t grad_pixel_stride, typename S::Elem* const* accp) {
+  using T = typename S::Elem;
+  using V = typename S::V;
+  constexpr size_t N = S::N;
+  auto load = [n](const T* ptr) { return MASKED ? S::load_n(ptr, n) : S::load(ptr); };
+  V acc[G][B];
+  const T* in[G];
+  ptrdiff_t st[G];
+  for (size_t t = 0; t < G; ++t) {
+    in[t] = base[t] + c;
+    st[t] = step[t];
+    for (size_t b = 0; b < B; ++b) acc[t][b] = load(accp[t] + c + b * N);
+  }
+  const T* gp = grad + c;
+  for (size_t p = 0; p < pixels; ++p, gp += grad_pixel_stride) {
+    V gv[B];
+    for (size_t b = 0; b < B; ++b) gv[b] = load(gp + b * N);
+    for (size_t t = 0; t < G; ++t) {
+      const T* x = in[t] + static_cast<ptrdiff_t>(p) * st[t];  // (only addresses of pixels in range)
+      for (size_t b = 0; b < B; ++b) acc[t][b] = S::fma(load(x + b * N), gv[b], acc[t][b]);
+    }
+  }
+  for (size_t t = 0; t < G; ++t)
+    for (size_t b = 0; b < B; ++b) {
+      T* dst = accp[t] + c + b * N;
+      if (MASKED) S::store_n(dst, acc[t][b], n);
+      else S::store(dst, acc[t][b]);
+    }
+}
+
+template <class S, size_t G>
+inline void dwr_taps(size_t channels, size_t pixels, const typename S::Elem* const* base, const ptrdiff_t* step,
+                     const typename S::Elem* grad, size_t grad_pixel_stride, typename S::Elem* const* accp) {
+  constexpr size_t N = S::N;
+  size_t c = 0;
+  for (; c + 2 * N <= channels; c += 2 * N)
+    dwr_block<S, G, 2, false>(c, N, pixels, base, step, grad, grad_pixel_stride, accp);
+  for (; c + N <= channels; c += N) dwr_block<S, G, 1, false>(c, N, pixels, base, step, grad, grad_pixel_stride, accp);
+  if (c < channels) dwr_block<S, G, 1, true>(c, channels - c, pixels, base, step, grad, grad_pixel_stride, accp);
+}
+
+template <class S>
+void dw_reduce(size_t channels, size_t pixels, size_t taps, const typename S::Elem* const* tap_base,
+               const ptrdiff_t* tap_step, const typename S::Elem* grad, size_t grad_pixel_stride,
+               typename S::Elem* const* tap_acc) {
+  size_t t = 0;
+  for (; t + 4 <= taps; t += 4)
+    dwr_taps<S, 4>(channels, pixels, tap_base + t, tap_step + t, grad, grad_pixel_stride, tap_acc + t);
+  switch (taps - t) {
+    case 3: dwr_taps<S, 3>(channels, pixels, tap_base + t, tap_step + t, grad, grad_pixel_stride, tap_acc + t); break;
+    case 2: dwr_taps<S, 2>(channels, pixels, tap_base + t, tap_step + t, grad, grad_pixel_stride, tap_acc + t); break;
+    case 1: dwr_taps<S, 1>(channels, pixels, tap_base + t, tap_step + t, grad, grad_pixel_stride, tap_acc + t); break;
+    default: break;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // GEMM: an MR x (NRV*N) register tile; B packed in panels of NR = NRV*N columns, each panel being
 // [bias row][k rows], so the microkernel streams it linearly.
 template <class S, size_t NRV>
@@ -352,6 +465,8 @@ template <class S, size_t MR, size_t NRV>
 void fill_typed(TypedKernels<typename S::Elem>& k) {
   k.dwconv = &dwconv<S>;
   k.dwconv_row = &dwconv_row<S>;
+  k.dw_gather = &dw_gather<S>;
+  k.dw_reduce = &dw_reduce<S>;
   k.gemm = &gemm<S, MR, NRV>;
   k.gemm_pack = &gemm_pack<S, NRV>;
   k.gemm_mr = MR;

@@ -38,6 +38,23 @@ using DwconvRowFn = void (*)(size_t channels, size_t pixels, size_t kh, size_t k
                              const T* weights, const T* bias, T* out, size_t out_pixel_stride,
                              const Activation<T>& act);
 
+// The depthwise input gradient's step (a gather): out + p * out_pixel_stride receives, for every
+// channel c, the sum over t = 0..taps-1 in order of tap_base[t][p * tap_step[t] + c] *
+// tap_weight[t][c], started from 0 (taps == 0 writes zeros). Each tap has its own weight vector, so
+// the caller lists only the taps that reach the pixels (no zeros read for the others). Per element:
+// acc = 0, then acc = fma(in, w, acc) for t in order, however the pixels are cut.
+template <class T>
+using DwGatherFn = void (*)(size_t channels, size_t pixels, size_t taps, const T* const* tap_base,
+                            const ptrdiff_t* tap_step, const T* const* tap_weight, T* out, size_t out_pixel_stride);
+
+// The depthwise filter gradient's step (a reduction): for every tap t and channel c,
+// tap_acc[t][c] += sum over p = 0..pixels-1 in order of tap_base[t][p * tap_step[t] + c] *
+// grad[p * grad_pixel_stride + c]. Per element: acc = fma(in, grad, acc) for p in order (the
+// accumulators are stored back exactly, so cutting the pixels into calls changes nothing).
+template <class T>
+using DwReduceFn = void (*)(size_t channels, size_t pixels, size_t taps, const T* const* tap_base,
+                            const ptrdiff_t* tap_step, const T* grad, size_t grad_pixel_stride, T* const* tap_acc);
+
 // C[rows, cols] = act(A[rows, k] * B[k, cols] + bias), B packed by the matching GemmPackFn.
 // Per output element: acc = bias, then acc += a*b for kk = 0..k-1 in order.
 template <class T>
@@ -59,6 +76,8 @@ template <class T>
 struct TypedKernels {
   DwconvFn<T> dwconv = nullptr;
   DwconvRowFn<T> dwconv_row = nullptr;
+  DwGatherFn<T> dw_gather = nullptr;
+  DwReduceFn<T> dw_reduce = nullptr;
   GemmFn<T> gemm = nullptr;
   GemmPackFn<T> gemm_pack = nullptr;
   size_t gemm_mr = 1;  // rows per microtile: row tiles that are multiples of it waste nothing

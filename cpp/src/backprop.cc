@@ -126,33 +126,49 @@ struct DenseNhwc {
 
 // ---- depthwise -------------------------------------------------------------------------------
 
+// The tap lists handed to the depthwise kernels (DwGatherFn, DwReduceFn), kept by a thread across
+// calls so that a row costs no allocation.
+template <class T>
+struct TapLists {
+  std::vector<const T*> base, weight, row;
+  std::vector<ptrdiff_t> step;
+  std::vector<T*> acc;
+  std::vector<int64_t> ky;
+};
+
 // Input-gradient rows [ih0, ih1), columns [iw0, iw1) of image n (dense NHWC dx), from the output
 // gradient `dyb` [R][Q][C*M] of output rows er0.. er0+R-1, columns ec0.. ec0+Q-1, which must hold
 // every output pixel that reaches those input pixels; filter dense [KH, KW, C, M]. Each element
 // sums kernel rows ky in order, then output columns, then kernel columns, then multipliers: the
 // same order however the rows and columns are cut.
+//
+// With M == 1 the sum is the ISA's gather kernel: an input pixel iw is reached by kernel column kx
+// from output column (iw + pad - kx*d) / s when that divides, so the pixels iw, iw + s, iw + 2s, ...
+// (one residue class) are reached by the same kernel columns, one output column further each,
+// except near the ends of the range. The row is cut into runs of one class with the same columns
+// (a few per class), each one kernel call listing exactly the taps that reach it, ky ascending then
+// kx descending (output columns ascending): the order above.
 template <class T>
-void depthwise_input_rows(const ConvGeometry& g, const T* filter, const T* dyb, int64_t n, int64_t er0, int64_t R,
-                          int64_t ec0, int64_t Q, int64_t ih0, int64_t ih1, int64_t iw0, int64_t iw1, T* dx) {
+void depthwise_input_rows(const ConvGeometry& g, const kernels::TypedKernels<T>& k, const T* filter, const T* dyb,
+                          int64_t n, int64_t er0, int64_t R, int64_t ec0, int64_t Q, int64_t ih0, int64_t ih1,
+                          int64_t iw0, int64_t iw1, T* dx, TapLists<T>& tl) {
   const int64_t H = g.h.in, W = g.w.in, C = g.in_channels, M = g.multiplier, CM = C * M;
   const int64_t KH = g.h.kernel, KW = g.w.kernel;
-  for (int64_t ih = ih0; ih < ih1; ++ih) {
-    T* d = dx + (n * H + ih) * W * C;
-    std::fill(d + iw0 * C, d + iw1 * C, T(0));
-    for (int64_t ky = 0; ky < KH; ++ky) {
-      const int64_t oh = source_row(g.h, ih, ky);
-      if (oh < er0 || oh >= er0 + R) continue;  // (oh < 0: no output row; the others are not needed)
-      const T* dy_row = dyb + (oh - er0) * Q * CM;
-      for (int64_t ow = ec0; ow < ec0 + Q; ++ow) {
-        const T* gy = dy_row + (ow - ec0) * CM;
-        for (int64_t kx = 0; kx < KW; ++kx) {
-          const int64_t iw = ow * g.w.stride - g.w.pad_before + kx * g.w.dilation;
-          if (iw < iw0 || iw >= iw1) continue;
-          const T* f = filter + (ky * KW + kx) * CM;
-          T* di = d + iw * C;
-          if (M == 1) {
-            for (int64_t c = 0; c < C; ++c) di[c] += gy[c] * f[c];
-          } else {
+  if (M != 1) {
+    for (int64_t ih = ih0; ih < ih1; ++ih) {
+      T* d = dx + (n * H + ih) * W * C;
+      std::fill(d + iw0 * C, d + iw1 * C, T(0));
+      for (int64_t ky = 0; ky < KH; ++ky) {
+        const int64_t oh = source_row(g.h, ih, ky);
+        if (oh < er0 || oh >= er0 + R) continue;  // (oh < 0: no output row; the others are not needed)
+        const T* dy_row = dyb + (oh - er0) * Q * CM;
+        for (int64_t ow = ec0; ow < ec0 + Q; ++ow) {
+          const T* gy = dy_row + (ow - ec0) * CM;
+          for (int64_t kx = 0; kx < KW; ++kx) {
+            const int64_t iw = ow * g.w.stride - g.w.pad_before + kx * g.w.dilation;
+            if (iw < iw0 || iw >= iw1) continue;
+            const T* f = filter + (ky * KW + kx) * CM;
+            T* di = d + iw * C;
             for (int64_t c = 0; c < C; ++c) {
               T acc = di[c];
               for (int64_t m = 0; m < M; ++m) acc += gy[c * M + m] * f[c * M + m];
@@ -162,18 +178,71 @@ void depthwise_input_rows(const ConvGeometry& g, const T* filter, const T* dyb, 
         }
       }
     }
+    return;
+  }
+  if (iw1 <= iw0 || C == 0) return;
+  const int64_t s = g.w.stride, d = g.w.dilation, pad = g.w.pad_before;
+  // The kernel columns [lo, hi] whose output column lies in [ec0, ec0 + Q) for input pixel iw
+  // (those of them that divide are the taps; which divide depends on the class only).
+  auto columns = [&](int64_t iw, int64_t* lo, int64_t* hi) {
+    const int64_t top = iw + pad - ec0 * s;  // kx * d <= top
+    const int64_t bottom = iw + pad - (ec0 + Q - 1) * s;  // kx * d >= bottom
+    *hi = Q <= 0 || top < 0 ? -1 : std::min(KW - 1, top / d);
+    *lo = bottom <= 0 ? 0 : (bottom + d - 1) / d;
+  };
+  for (int64_t ih = ih0; ih < ih1; ++ih) {
+    T* drow = dx + (n * H + ih) * W * C;
+    tl.ky.clear();
+    tl.row.clear();
+    for (int64_t ky = 0; ky < KH; ++ky) {
+      const int64_t oh = source_row(g.h, ih, ky);
+      if (oh < er0 || oh >= er0 + R) continue;
+      tl.ky.push_back(ky);
+      tl.row.push_back(dyb + (oh - er0) * Q * C);
+    }
+    for (int64_t r = 0; r < std::min(s, iw1 - iw0); ++r) {
+      for (int64_t iw = iw0 + r; iw < iw1;) {
+        int64_t lo, hi;
+        columns(iw, &lo, &hi);
+        int64_t count = 1, last = iw;
+        while (iw1 - 1 - last >= s) {  // (no overflow for a huge stride)
+          int64_t lo2, hi2;
+          columns(last + s, &lo2, &hi2);
+          if (lo2 != lo || hi2 != hi) break;
+          last += s;
+          ++count;
+        }
+        tl.base.clear();
+        tl.step.clear();
+        tl.weight.clear();
+        for (size_t i = 0; i < tl.ky.size(); ++i)
+          for (int64_t kx = hi; kx >= lo; --kx) {
+            const int64_t t = iw + pad - kx * d;
+            if (t % s != 0) continue;
+            tl.base.push_back(tl.row[i] + (t / s - ec0) * C);
+            tl.step.push_back(C);
+            tl.weight.push_back(filter + (tl.ky[i] * KW + kx) * C);
+          }
+        k.dw_gather(static_cast<size_t>(C), static_cast<size_t>(count), tl.base.size(), tl.base.data(),
+                    tl.step.data(), tl.weight.data(), drow + iw * C, count > 1 ? static_cast<size_t>(s * C) : 0);
+        if (iw1 - 1 - last < s) break;
+        iw = last + s;
+      }
+    }
   }
 }
 
 // dx[N, H, W, C] from dy[N, OH, OW, C*M] and the dense filter [KH, KW, C, M], by input rows.
 template <class T>
-void depthwise_input_dense(const ConvGeometry& g, const T* filter, const T* dy, T* dx) {
+void depthwise_input_dense(const ConvGeometry& g, const kernels::TypedKernels<T>& k, const T* filter, const T* dy,
+                           T* dx) {
   const int64_t H = g.h.in, OH = g.h.out, OW = g.w.out, CM = g.mid_channels();
   const int64_t per_row = work_of({g.h.kernel, OW, g.w.kernel, CM}) / std::max<int64_t>(1, g.h.stride);
   parallel_for(g.batch * H, per_row, [&](int64_t b, int64_t e) {
+    TapLists<T> tl;
     for (int64_t row = b; row < e; ++row) {
       const int64_t n = row / H, ih = row % H;
-      depthwise_input_rows(g, filter, dy + n * OH * OW * CM, n, 0, OH, 0, OW, ih, ih + 1, 0, g.w.in, dx);
+      depthwise_input_rows(g, k, filter, dy + n * OH * OW * CM, n, 0, OH, 0, OW, ih, ih + 1, 0, g.w.in, dx, tl);
     }
   });
 }
@@ -202,9 +271,65 @@ inline void depthwise_filter_pixel(const ConvGeometry& g, const T* x, int64_t n,
   }
 }
 
+// acc[KH, KW, C, M] += x under each tap of output pixels (n, oh, ow0..ow1-1), in that order, times
+// their gradients (pixel ow at gy + (ow - ow0) * gstride). Per element, the pixels are summed in
+// order, as pixel by pixel. With M == 1 the ISA's reduce kernel runs over stretches of the row
+// whose taps all fall inside the image, each tap's sum in registers over the stretch.
+template <class T>
+void depthwise_filter_row(const ConvGeometry& g, const kernels::TypedKernels<T>& k, const T* x, int64_t n,
+                          int64_t oh, int64_t ow0, int64_t ow1, const T* gy, int64_t gstride, T* acc,
+                          TapLists<T>& tl) {
+  const int64_t H = g.h.in, W = g.w.in, C = g.in_channels;
+  const int64_t KH = g.h.kernel, KW = g.w.kernel;
+  if (g.multiplier != 1) {
+    for (int64_t ow = ow0; ow < ow1; ++ow) depthwise_filter_pixel(g, x, n, oh, ow, gy + (ow - ow0) * gstride, acc);
+    return;
+  }
+  if (ow1 <= ow0 || C == 0) return;
+  const int64_t s = g.w.stride, d = g.w.dilation, pad = g.w.pad_before;
+  // The kernel columns [lo, hi] that land inside the image for output column ow.
+  auto columns = [&](int64_t ow, int64_t* lo, int64_t* hi) {
+    const int64_t first = pad - ow * s;  // kx * d >= first
+    const int64_t last = W - 1 + pad - ow * s;  // kx * d <= last
+    *lo = first <= 0 ? 0 : (first + d - 1) / d;
+    *hi = last < 0 ? -1 : std::min(KW - 1, last / d);
+  };
+  tl.ky.clear();
+  tl.row.clear();
+  for (int64_t ky = 0; ky < KH; ++ky) {
+    const int64_t ih = oh * g.h.stride - g.h.pad_before + ky * g.h.dilation;
+    if (ih < 0 || ih >= H) continue;
+    tl.ky.push_back(ky);
+    tl.row.push_back(x + (n * H + ih) * W * C);
+  }
+  for (int64_t a = ow0; a < ow1;) {
+    int64_t lo, hi, b = a + 1;
+    columns(a, &lo, &hi);
+    for (; b < ow1; ++b) {
+      int64_t lo2, hi2;
+      columns(b, &lo2, &hi2);
+      if (lo2 != lo || hi2 != hi) break;
+    }
+    tl.base.clear();
+    tl.step.clear();
+    tl.acc.clear();
+    for (size_t i = 0; i < tl.ky.size(); ++i)
+      for (int64_t kx = lo; kx <= hi; ++kx) {
+        tl.base.push_back(tl.row[i] + (a * s - pad + kx * d) * C);
+        tl.step.push_back(b - a > 1 ? s * C : 0);
+        tl.acc.push_back(acc + (tl.ky[i] * KW + kx) * C);
+      }
+    if (!tl.base.empty())
+      k.dw_reduce(static_cast<size_t>(C), static_cast<size_t>(b - a), tl.base.size(), tl.base.data(), tl.step.data(),
+                  gy + (a - ow0) * gstride, static_cast<size_t>(gstride), tl.acc.data());
+    a = b;
+  }
+}
+
 // df[KH, KW, C, M] (dense) = sum over output pixels of x under each tap times dy.
 template <class T>
-void depthwise_filter_dense(const ConvGeometry& g, const T* x, const T* dy, T* df) {
+void depthwise_filter_dense(const ConvGeometry& g, const kernels::TypedKernels<T>& k, const T* x, const T* dy,
+                            T* df) {
   const int64_t CM = g.mid_channels(), OH = g.h.out, OW = g.w.out, FS = g.taps() * CM;
   const int64_t P = g.batch * OH * OW;
   if (P == 0) {
@@ -215,12 +340,17 @@ void depthwise_filter_dense(const ConvGeometry& g, const T* x, const T* dy, T* d
   const int64_t parts = reduction_parts(tiles, FS);
   std::vector<T> partials = make_buffer<T>("the partial depthwise filter gradients", parts * FS);
   parallel_for(parts, work_of({(tiles + parts - 1) / parts, kReduceTile, FS}), [&](int64_t b, int64_t e) {
+    TapLists<T> tl;
     for (int64_t part = b; part < e; ++part) {
       T* acc = partials.data() + part * FS;
       std::fill(acc, acc + FS, T(0));
       const int64_t p_end = std::min(P, tiles * (part + 1) / parts * kReduceTile);
-      for (int64_t p = tiles * part / parts * kReduceTile; p < p_end; ++p)
-        depthwise_filter_pixel(g, x, p / (OW * OH), (p / OW) % OH, p % OW, dy + p * CM, acc);
+      // The part's pixels in order, a stretch of one output row at a time.
+      for (int64_t p = tiles * part / parts * kReduceTile; p < p_end;) {
+        const int64_t ow = p % OW, stop = std::min(p_end, p - ow + OW);
+        depthwise_filter_row(g, k, x, p / (OW * OH), (p / OW) % OH, ow, ow + (stop - p), dy + p * CM, CM, acc, tl);
+        p = stop;
+      }
     }
   });
   sum_parts(partials.data(), parts, FS, df);
@@ -396,7 +526,7 @@ void depthwise_conv2d_backprop_input(const int64_t input_shape[4], const Tensor<
   const std::vector<T> f = dense_copy(filter, "the depthwise filter");
   DenseNhwc<T> dy(out_backprop, p.layout, "a dense copy of out_backprop");
   DenseOutput<T> dx(input_grad, p.layout);
-  depthwise_input_dense(g, f.data(), dy.data, dx.data);
+  depthwise_input_dense(g, kernels::active().get<T>(), f.data(), dy.data, dx.data);
   dx.finish();
 }
 
@@ -414,7 +544,7 @@ void depthwise_conv2d_backprop_filter(const Tensor<const T>& input, const int64_
   DenseNhwc<T> x(input, p.layout, "a dense copy of the input");
   DenseNhwc<T> dy(out_backprop, p.layout, "a dense copy of out_backprop");
   std::vector<T> df = make_buffer<T>("the depthwise filter gradient", g.taps() * g.mid_channels());
-  depthwise_filter_dense(g, x.data, dy.data, df.data());
+  depthwise_filter_dense(g, kernels::active().get<T>(), x.data, dy.data, df.data());
   write_strided(df.data(), filter_grad);
 }
 
@@ -593,6 +723,7 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
       std::vector<T> packed = make_buffer<T>("the separable backprop packed tile", static_cast<int64_t>(packed_size));
       std::vector<T> tmp = make_buffer<T>("the separable backprop tile", og * kg);
       std::vector<int64_t> owned;
+      TapLists<T> tl;
       for (int64_t part = b; part < e; ++part) {
         T* dpw = partials.data() + part * FS;
         T* db = dpw + O * kg;
@@ -644,9 +775,18 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
               const T* ddq = dd.data() + r * CM;
               for (int64_t o = 0; o < O; ++o) db[o] += dzq[o];
               for (int64_t j = 0; j < CM; ++j) ddb[j] += ddq[j];
-              for (int64_t o = 0; o < O; ++o) dzt[o * cnt + q] = dzq[o];
               std::copy(a + r * CM, a + (r + 1) * CM, atile.data() + q * CM);
-              depthwise_filter_pixel(g, x.data, n, er0 + r / Q, ec0 + r % Q, ddq, ddf);
+            }
+            // dzt = the tile's dZ transposed, 8 pixels at a time (8 rows of dZ stay in L1 while
+            // each dzt row receives 8 consecutive values).
+            for (int64_t q0 = 0; q0 < cnt; q0 += 8) {
+              const int64_t qn = std::min<int64_t>(8, cnt - q0);
+              const T* src[8];
+              for (int64_t j = 0; j < qn; ++j) src[j] = dz.data() + owned[t0 + q0 + j] * O;
+              for (int64_t o = 0; o < O; ++o) {
+                T* dst = dzt.data() + o * cnt + q0;
+                for (int64_t j = 0; j < qn; ++j) dst[j] = src[j][o];
+              }
             }
             for (int64_t gi = 0; gi < G; ++gi) {
               k.gemm_pack(static_cast<size_t>(cnt), static_cast<size_t>(kg), atile.data() + gi * kg,
@@ -658,10 +798,16 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
               for (int64_t j = 0; j < og * kg; ++j) acc[j] += tmp[j];
             }
           }
+          // The depthwise filter gradient over the unit's own pixels, row by row (each element sums
+          // the pixels in order, as the unfused op).
+          for (int64_t oh = r0; oh < r1; ++oh)
+            depthwise_filter_row(g, k, x.data, n, oh, c0, c1, dd.data() + ((oh - er0) * Q + (c0 - ec0)) * CM, CM, ddf,
+                                 tl);
           // The input gradient of the unit's input pixels, from the rows and columns of dD that
           // reach them (depthwise_input_rows' order: the same bits as the unfused op).
           if (dx_out)
-            depthwise_input_rows(g, dw_dense.data(), dd.data(), n, er0, R, ec0, Q, ih0, ih1, iw0, iw1, dx_out->data);
+            depthwise_input_rows(g, k, dw_dense.data(), dd.data(), n, er0, R, ec0, Q, ih0, ih1, iw0, iw1, dx_out->data,
+                                 tl);
         }
       }
     });
