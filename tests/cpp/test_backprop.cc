@@ -379,6 +379,14 @@ int main(int argc, char** argv) {
       {2, 141, 50, 2, 3, 2, 2, 2, 2, 3, Padding::kSame, 0, 0, 0, 0, 1, 3, 1, Activation::kRelu6, Activation::kNone, false, true},
       {1, 1, 1500, 3, 1, 5, 1, 1, 1, 3, Padding::kExplicit, 0, 0, 12, 0, 2, 4, 1, Activation::kNone, Activation::kRelu, true, false},
       {1, 3, 1100, 2, 3, 4, 1, 3, 1, 2, Padding::kExplicit, 2, 1, 3, 5, 1, 2, 1, Activation::kRelu, Activation::kRelu, true, true},
+      // Multiplier 1 (the gather and reduce kernels): channel counts that leave tails after blocks
+      // of 2 vectors and of 1 (16-lane AVX-512, 8-lane AVX2), runs of 4 pixels and their remainders,
+      // a stride with a dilation (residue classes of input columns), a kernel wider than the
+      // input, and padding wider than the kernel's reach.
+      {2, 9, 13, 33, 3, 3, 1, 1, 1, 1, Padding::kSame, 0, 0, 0, 0, 1, 5, 1, Activation::kNone, Activation::kNone, false, false},
+      {1, 11, 17, 40, 5, 3, 3, 2, 1, 2, Padding::kExplicit, 2, 3, 4, 1, 1, 8, 2, Activation::kRelu, Activation::kNone, true, false},
+      {1, 4, 5, 19, 5, 7, 1, 1, 1, 1, Padding::kSame, 0, 0, 0, 0, 1, 3, 1, Activation::kNone, Activation::kRelu6, false, true},
+      {1, 6, 30, 24, 1, 3, 1, 4, 1, 5, Padding::kExplicit, 0, 0, 7, 12, 1, 4, 1, Activation::kNone, Activation::kNone, false, false},
       // Enough pixels for several reduction parts and threads.
       {3, 20, 19, 16, 3, 3, 1, 1, 1, 1, Padding::kSame, 0, 0, 0, 0, 2, 24, 2, Activation::kRelu6, Activation::kRelu, true, true},
   };

@@ -159,6 +159,33 @@ def test_separable_gradients_across_unit_edges(rng, layout):
             assert_close(g, wv, dtype, reduction=1000, what=f"{(h, w)} separable {name} gradient")
 
 
+@pytest.mark.parametrize("c", [17, 40])
+def test_multiplier_1_kernels_match_reference(rng, c, isa):
+    # Multiplier 1 runs the ISA's gather (input gradient) and reduce (filter gradient) kernels:
+    # channel counts with tails after 2-vector and 1-vector blocks, runs of 4 pixels and their
+    # remainders, residue classes of a stride with a dilation, padding past the kernel's reach.
+    dtype = F32
+    for geom in [(9, 13, 3, 3, 1, 1, "SAME"), (11, 17, 5, 3, (3, 2), (1, 2), [(2, 3), (4, 1)]),
+                 (4, 5, 5, 7, 1, 1, "SAME"), (6, 30, 1, 3, (1, 4), (1, 5), [(0, 0), (7, 12)])]:
+        for layout in ("NHWC", "NCHW"):
+            xs, dys, s, d, pad, (kh, kw) = _shapes(geom, layout, c, c)
+            x, dy, f = _rand(rng, xs, dtype), _rand(rng, dys, dtype), _rand(rng, (kh, kw, c, 1), dtype)
+            what = f"{geom} {layout} C={c}, {isa}"
+            assert_close(sepcpp.depthwise_conv2d_backprop_input(xs, f, dy, s, pad, layout, d),
+                         rb.depthwise_input(xs, f, dy, s, pad, layout, d), dtype, reduction=kh * kw,
+                         what="input gradient " + what)
+            assert_close(sepcpp.depthwise_conv2d_backprop_filter(x, f.shape, dy, s, pad, layout, d),
+                         rb.depthwise_filter(x, f.shape, dy, s, pad, layout, d), dtype, reduction=1000,
+                         what="filter gradient " + what)
+            fp = _rand(rng, (1, 1, c, 4), dtype)
+            dz = _rand(rng, _shapes(geom, layout, c, 4)[1], dtype)
+            got = sepcpp.separable_conv2d_backprop(x, f, fp, dz, s, pad, layout, d)
+            want = rb.separable(x, f, fp, 1, dz, s, pad, layout, d)
+            for name, g, wv in zip(got._fields, got, want):
+                if wv is not None:
+                    assert_close(g, wv, dtype, reduction=1000, what=f"separable {name} gradient " + what)
+
+
 # ---------------------------------------------------------------------------------------------
 # 1-D forms (CAUSAL included) against the reference of their 2-D lift
 # ---------------------------------------------------------------------------------------------
@@ -257,6 +284,11 @@ def test_bitwise_identical_for_1_2_3_threads(rng, restore_threads, isa):
                                               depthwise_activation="relu6", bias=fp[0, 0, 0], activation="relu"),
             *sepcpp.super_separable_conv2d_backprop(x, fd, fp[:, :, :8], 4, dy, 1, pad, dilations=2,
                                                     activation="relu6"),
+            # Multiplier 1: the gather and reduce kernels, alone and in the fused pass.
+            sepcpp.depthwise_conv2d_backprop_input(xs, fd[..., :1], dy_d[:, :, ::2, :16], (1, 2), pad, dilations=(2, 1)),
+            sepcpp.depthwise_conv2d_backprop_filter(x, (3, 3, 16, 1), dy_d[..., :16], s, pad),
+            *sepcpp.separable_conv2d_backprop(big, fd[:, :, :4, :1], fp[:, :, :4, :6], big_dy, 1, pad,
+                                              depthwise_activation="relu"),
             # Several bands of rows per image (units of the fused pass), across parts and threads.
             *sepcpp.separable_conv2d_backprop(big, fd[:, :, :4], fp[:, :, :8, :6], big_dy, 1, pad,
                                               depthwise_activation="relu", bias=fp[0, 0, 0, :6]),
