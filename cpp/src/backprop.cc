@@ -93,6 +93,20 @@ void write_strided(const T* src, const Tensor<T>& t) {
           t.data[a * t.strides[0] + b * t.strides[1] + c * t.strides[2] + e * t.strides[3]] = src[i++];
 }
 
+// dst[c * rows + r] = src[r * src_rs + c * src_cs] (dst is the [cols][rows] transpose), in blocks
+// of 32 x 32 so that neither side strides through memory a page per element (a 1024 x 1024
+// pointwise filter would cost a TLB miss per element).
+template <class T>
+void transpose(const T* src, int64_t rows, int64_t cols, int64_t src_rs, int64_t src_cs, T* dst) {
+  constexpr int64_t kB = 32;
+  for (int64_t r0 = 0; r0 < rows; r0 += kB)
+    for (int64_t c0 = 0; c0 < cols; c0 += kB) {
+      const int64_t r1 = std::min(rows, r0 + kB), c1 = std::min(cols, c0 + kB);
+      for (int64_t c = c0; c < c1; ++c)
+        for (int64_t r = r0; r < r1; ++r) dst[c * rows + r] = src[r * src_rs + c * src_cs];
+    }
+}
+
 // The output row oh whose kernel row ky lands on input row ih, or -1.
 inline int64_t source_row(const AxisGeometry& a, int64_t ih, int64_t ky) {
   const int64_t t = ih + a.pad_before - ky * a.dilation;
@@ -664,8 +678,7 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
   std::vector<PackedGemm<T>> backward(static_cast<size_t>(G));
   {
     std::vector<T> pwt = make_buffer<T>("the transposed pointwise filter", O * kg);
-    for (int64_t o = 0; o < O; ++o)
-      for (int64_t kk = 0; kk < kg; ++kk) pwt[o * kg + kk] = at4(pointwise_filter, 0, 0, kk, o);
+    transpose(pointwise_filter.data, kg, O, pointwise_filter.strides[2], pointwise_filter.strides[3], pwt.data());
     for (int64_t gi = 0; gi < G; ++gi)
       backward[gi] = pack_gemm<T>("the packed transposed pointwise_filter", k, 1, og, kg, pwt.data() + gi * og * kg, kg,
                                   1, Tensor<const T>());
@@ -815,8 +828,7 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
   }
   if (grads.pointwise_filter.data) {
     std::vector<T> dpw = make_buffer<T>("the pointwise filter gradient", kg * O);
-    for (int64_t o = 0; o < O; ++o)
-      for (int64_t kk = 0; kk < kg; ++kk) dpw[kk * O + o] = sums[o * kg + kk];
+    transpose(sums.data(), O, kg, kg, 1, dpw.data());
     write_strided(dpw.data(), grads.pointwise_filter);
   }
   if (grads.bias.data) write_strided(sums.data() + O * kg, grads.bias);
