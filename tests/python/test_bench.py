@@ -227,3 +227,43 @@ def test_bench_under_load_bad_options(capsys):
     assert bench.main(["--under-load", "--slicenet", "--no-progress"]) == 2
     assert bench.main(["--under-load", "--threads", "1,2", "--no-progress"]) == 2
     assert capsys.readouterr().err
+
+
+TINY_SUITE = """SUITE = [
+    ("tiny_s2_m2", (2, 9, 8, 6), (3, 3), 2, 1, 2, 5),
+    ("tiny_d2", (1, 7, 10, 4), (3, 3), 1, 2, 1, 3),
+]
+"""
+
+
+@pytest.mark.uses("torch", "tensorflow")
+def test_bench_backward_rows(capsys, restore_threads, tmp_path):
+    """--backward on tiny layers (a stride with a depth multiplier, a dilation): every peer's
+    gradients agree with sepcpp's, each engine is timed, a ratio and its spread per layer."""
+    from optional_deps import import_optional
+
+    import_optional("torch")
+    import_tensorflow()
+    suite = tmp_path / "suite.py"
+    suite.write_text(TINY_SUITE)
+    assert bench.main(["--backward", "--suite", str(suite), "--repeat", "3", "--json", "--no-progress"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["mode"] == "backward" and doc["peers"] == ["torch-nchw", "torch-cl", "tf"]
+    assert [r["layer"] for r in doc["results"]] == ["tiny_s2_m2", "tiny_d2"]
+    for r in doc["results"]:
+        assert set(r["ms"]) == {"sepcpp", "torch-nchw", "torch-cl", "tf"} and min(r["ms"].values()) > 0
+        assert max(r["rel_err"].values()) < 1e-4, r["rel_err"]
+        assert r["ratio"] > 0 and r["best_peer"] in doc["peers"] and len(r["spread"]) == 2
+    assert doc["summary"]["geomean_ratio"] > 0
+    # The table.
+    assert bench.main(["--backward", "--suite", str(suite), "--repeat", "1", "--peers", "torch-cl",
+                       "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "training step" in out and "tiny_s2_m2" in out and "torch-cl" in out and "geometric mean" in out
+
+
+@pytest.mark.parametrize("argv", [["--peers", "numpy"], ["--threads", "1,2"], ["--layers", "nope"],
+                                  ["--slicenet"]])
+def test_bench_backward_bad_options(argv, capsys):
+    assert bench.main(["--backward"] + argv + ["--no-progress"]) == 2
+    assert capsys.readouterr().err

@@ -1,6 +1,6 @@
 """The command line: ``python -m sepcpp bench [options]`` (also ``sepcpp bench``,
 ``python benchmarks/bench.py``). Options are checked here; each mode (the suite, --slicenet,
---under-load, --call-overhead, --dask) then runs and prints a table, or JSON with --json."""
+--under-load, --call-overhead, --dask, --backward) then runs and prints a table, or JSON with --json."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ from .report import (
     json_default,
     plot_ratios,
 )
+from .backward import BACKWARD_PEERS
 from .under_load import UNDER_LOAD_LIMIT
 
 PROG = "python -m sepcpp bench"
@@ -91,6 +92,12 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         "Dask", "--dask times sepcpp.dask (lazy image -> separable layer -> sum) against chunk size and "
         "workers (--threads, default '1,all'), on the threaded scheduler and on dask.distributed worker "
         "processes, the in-memory call as the reference")
+    bw = p.add_argument_group(
+        "Training step", "--backward times, on the layer suite (--layers, --suite), a training step: the forward "
+        "pass and the gradients of input, depthwise and pointwise filters, sepcpp's fused backprop against PyTorch "
+        "autograd (NCHW and channels_last) and TensorFlow's GradientTape, interleaved; --repeat rounds "
+        "(default 11), --threads one count (default 1), --peers among " + ",".join(BACKWARD_PEERS))
+    bw.add_argument("--backward", action="store_true", help="time a training step")
     dk.add_argument("--dask", action="store_true", help="time sepcpp.dask")
     dk.add_argument("--dask-size", type=int, default=4096, help="image height and width (default 4096)")
     dk.add_argument("--dask-channels", type=int, default=16, help="channels in and out (default 16)")
@@ -121,6 +128,8 @@ def main(argv: Optional[List[str]] = None, prog: str = PROG) -> int:
     args = build_parser(prog).parse_args(argv)
     if args.dask:
         return _main_dask(args)
+    if args.backward:
+        return _main_backward(args)
     if args.repeat < 1:
         return _fail("--repeat: must be >= 1")
     known = peer_impls.SLICENET_PEERS if args.slicenet else peer_impls.SUITE_PEERS
@@ -312,4 +321,41 @@ def _main_dask(args) -> int:
                           "notes": notes}, indent=2, default=json_default))
     else:
         print(format_dask(rows, args.dask_size, args.dask_channels, notes))
+    return 0
+
+
+def _main_backward(args) -> int:
+    from .backward import format_backward, run_backward, summarize_backward
+
+    if args.slicenet or args.under_load or args.call_overhead:
+        return _fail("--backward: not with --slicenet, --under-load or --call-overhead")
+    if args.repeat < 1:
+        return _fail("--repeat: must be >= 1")
+    peers: List[str] = []
+    if not args.no_peers:
+        peers = [p.strip() for p in (args.peers or ",".join(BACKWARD_PEERS)).split(",") if p.strip()]
+        bad = [p for p in peers if p not in BACKWARD_PEERS]
+        if bad:
+            return _fail(f"--peers: unknown {', '.join(bad)}; with --backward choose from {', '.join(BACKWARD_PEERS)}")
+    layers = select_layers(load_suite(args.suite), args.layers)
+    if layers is None:
+        return 2
+    try:
+        threads = parse_threads(args.threads or "1", all_threads())
+    except ValueError as e:
+        return _fail(str(e))
+    if len(threads) != 1:
+        return _fail("--backward: give one thread count")
+    t0 = time.perf_counter()
+    rows, notes = run_backward(layers, peers, threads[0], args.repeat, args.seed)
+    summary = summarize_backward(rows)
+    info = machine_info()
+    load = info.get("load_average")
+    notes.append(f"{time.perf_counter() - t0:.0f} s; load average before: "
+                 + (" ".join(f"{v:.2f}" for v in load) if load else "unknown"))
+    if args.json:
+        print(json.dumps({"machine": info, "mode": "backward", "peers": peers, "rounds": args.repeat,
+                          "results": rows, "summary": summary, "notes": notes}, indent=2, default=json_default))
+    else:
+        print(format_backward(rows, [p for p in peers if rows and p in rows[0]["ms"]], summary, args.repeat, notes))
     return 0
