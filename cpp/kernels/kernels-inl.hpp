@@ -398,7 +398,9 @@ void gemm_panel(size_t rows, size_t nc, size_t kc, const typename S::Elem* a, si
 // tile of A streams past it.
 constexpr size_t kGemmKc = 128;
 
-template <class S, size_t MR, size_t NRV>
+// ACC (gemm_acc): every k-block starts from the C already there, so C += A * B, each element's
+// products added to it in order (the packed bias row is not read).
+template <class S, size_t MR, size_t NRV, bool ACC = false>
 void gemm(size_t rows, size_t cols, size_t k, const typename S::Elem* a, size_t a_row_stride,
           const typename S::Elem* packed_b, typename S::Elem* c, size_t c_row_stride,
           const Activation<typename S::Elem>& act) {
@@ -407,7 +409,7 @@ void gemm(size_t rows, size_t cols, size_t k, const typename S::Elem* a, size_t 
   // K == 0 still needs one pass: the output is the bias (and its activation).
   for (size_t k0 = 0; k0 < k || k0 == 0; k0 += kGemmKc) {
     const size_t kc = std::min(kGemmKc, k - k0);
-    const bool first = k0 == 0, last = k0 + kc >= k;
+    const bool first = !ACC && k0 == 0, last = k0 + kc >= k;
     for (size_t j0 = 0; j0 < cols; j0 += NR) {
       const size_t nc = std::min(NR, cols - j0);
       const typename S::Elem* panel = packed_b + (j0 / NR) * (k + 1) * NR;
@@ -468,6 +470,7 @@ void fill_typed(TypedKernels<typename S::Elem>& k) {
   k.dw_gather = &dw_gather<S>;
   k.dw_reduce = &dw_reduce<S>;
   k.gemm = &gemm<S, MR, NRV>;
+  k.gemm_acc = &gemm<S, MR, NRV, true>;
   k.gemm_pack = &gemm_pack<S, NRV>;
   k.gemm_mr = MR;
   k.gemm_nr = NRV * S::N;

@@ -79,6 +79,7 @@ struct TypedKernels {
   DwGatherFn<T> dw_gather = nullptr;
   DwReduceFn<T> dw_reduce = nullptr;
   GemmFn<T> gemm = nullptr;
+  GemmFn<T> gemm_acc = nullptr;  // C += A * B: C is read first and the packed bias row is not used
   GemmPackFn<T> gemm_pack = nullptr;
   size_t gemm_mr = 1;  // rows per microtile: row tiles that are multiples of it waste nothing
   size_t gemm_nr = 1;  // columns per packed panel

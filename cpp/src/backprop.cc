@@ -31,9 +31,9 @@ namespace {
 // Pixels per tile of a filter reduction: fixed, so the order of every sum is too.
 constexpr int64_t kReduceTile = 128;
 // Pixels per product of the separable backward's pointwise filter gradient (dZ^T x A over a tile,
-// added into the part's sum): wider than kReduceTile because each product writes and then adds a
-// whole [O, C*M] result, which for wide layers (1024 x 1024: 4 MiB) costs more than the product
-// of 128 pixels does. A function of nothing but the constant, so the sums stay deterministic.
+// accumulated into the part's sum by gemm_acc): a fixed constant, so the sums stay deterministic;
+// wider than kReduceTile so that the tile's operands are packed and transposed in fewer, longer
+// passes.
 constexpr int64_t kPointwiseTile = 512;
 // The partial results of a reduction use at most this many elements (or one part).
 constexpr int64_t kPartialBudget = int64_t(1) << 24;
@@ -446,7 +446,6 @@ void conv_filter_dense(const ConvGeometry& g, const kernels::TypedKernels<T>& k,
     std::vector<T> cols = make_buffer<T>("the conv2d backprop-filter unrolled tile", kReduceTile * K);
     std::vector<T> dyt = make_buffer<T>("the conv2d backprop-filter transposed tile", O * kReduceTile);
     std::vector<T> packed = make_buffer<T>("the conv2d backprop-filter packed tile", static_cast<int64_t>(packed_size));
-    std::vector<T> tmp = make_buffer<T>("the conv2d backprop-filter tile result", FS);
     for (int64_t part = b; part < e; ++part) {
       T* acc = partials.data() + part * FS;
       std::fill(acc, acc + FS, T(0));
@@ -472,9 +471,8 @@ void conv_filter_dense(const ConvGeometry& g, const kernels::TypedKernels<T>& k,
         }
         k.gemm_pack(static_cast<size_t>(cnt), static_cast<size_t>(K), cols.data(), static_cast<size_t>(K), nullptr,
                     packed.data());
-        k.gemm(static_cast<size_t>(O), static_cast<size_t>(K), static_cast<size_t>(cnt), dyt.data(),
-               static_cast<size_t>(cnt), packed.data(), tmp.data(), static_cast<size_t>(K), none);
-        for (int64_t j = 0; j < FS; ++j) acc[j] += tmp[j];
+        k.gemm_acc(static_cast<size_t>(O), static_cast<size_t>(K), static_cast<size_t>(cnt), dyt.data(),
+                   static_cast<size_t>(cnt), packed.data(), acc, static_cast<size_t>(K), none);
       }
     }
   });
@@ -696,8 +694,8 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
       grads.input.data ? dense_copy(depthwise_filter, "the depthwise filter") : std::vector<T>();
   const kernels::Activation<T> none;
   const int64_t OH = g.h.out, OW = g.w.out, H = g.h.in, W = g.w.in, taps = g.taps();
-  // Per part: the [O, kg] transposed pointwise filter, [O] bias, [C*M] depthwise bias and
-  // [KH, KW, C, M] depthwise filter partial gradients.
+  // Per part: the [kg, O] pointwise filter (the layout of the result), [O] bias, [C*M] depthwise
+  // bias and [KH, KW, C, M] depthwise filter partial gradients.
   const int64_t FS = O * kg + O + CM + taps * CM;
   std::vector<T> sums = make_buffer<T>("the separable gradients", FS);
   std::optional<DenseOutput<T>> dx_out;
@@ -733,15 +731,14 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
         *e0 = std::min(*e0, need0), *e1 = std::max(*e1, need1);
       }
     };
-    const size_t packed_size = kernels::gemm_packed_size(kPointwiseTile, static_cast<size_t>(kg), k.gemm_nr);
+    const size_t packed_size = kernels::gemm_packed_size(kPointwiseTile, static_cast<size_t>(og), k.gemm_nr);
     const int64_t unit_work = work_of({br * bc, CM, taps + 3 * og});
     parallel_for(parts, work_of({(units + parts - 1) / parts, unit_work}), [&](int64_t b, int64_t e) {
       DwScratch<T> s;
       std::vector<T> mid, act_mid, dz, dd;
-      std::vector<T> dzt = make_buffer<T>("the separable backprop tile", O * kPointwiseTile);
-      std::vector<T> atile = make_buffer<T>("the separable backprop tile", kPointwiseTile * CM);
+      std::vector<T> dztile = make_buffer<T>("the separable backprop tile", kPointwiseTile * O);
+      std::vector<T> att = make_buffer<T>("the separable backprop tile", CM * kPointwiseTile);
       std::vector<T> packed = make_buffer<T>("the separable backprop packed tile", static_cast<int64_t>(packed_size));
-      std::vector<T> tmp = make_buffer<T>("the separable backprop tile", og * kg);
       std::vector<int64_t> owned;
       TapLists<T> tl;
       for (int64_t part = b; part < e; ++part) {
@@ -783,7 +780,8 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
             run_gemm(k, backward[gi], 1, og, kg, RP, dz.data() + gi * og, O, dd.data() + gi * kg, CM, none);
           mask_gradient(act1, mid.data(), dd.data(), dd.data(), RP * CM);
           // Sums over the unit's own pixels, in order: biases, the depthwise filter, and the
-          // pointwise filter in tiles, transposed per group: dPW_g^T [og, kg] += dZ_g^T x A_g.
+          // pointwise filter in tiles, per group: dPW_g [kg, og] += A_g^T x dZ_g (gemm_acc straight into
+          // the part's sum, in the result's layout).
           owned.clear();
           for (int64_t oh = r0; oh < r1; ++oh)
             for (int64_t ow = c0; ow < c1; ++ow) owned.push_back((oh - er0) * Q + (ow - ec0));
@@ -795,27 +793,25 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
               const T* ddq = dd.data() + r * CM;
               for (int64_t o = 0; o < O; ++o) db[o] += dzq[o];
               for (int64_t j = 0; j < CM; ++j) ddb[j] += ddq[j];
-              std::copy(a + r * CM, a + (r + 1) * CM, atile.data() + q * CM);
+              std::copy(dzq, dzq + O, dztile.data() + q * O);
             }
-            // dzt = the tile's dZ transposed, 8 pixels at a time (8 rows of dZ stay in L1 while
-            // each dzt row receives 8 consecutive values).
+            // att = the tile's A transposed, 8 pixels at a time (8 rows of A stay in L1 while each
+            // att row receives 8 consecutive values).
             for (int64_t q0 = 0; q0 < cnt; q0 += 8) {
               const int64_t qn = std::min<int64_t>(8, cnt - q0);
               const T* src[8];
-              for (int64_t j = 0; j < qn; ++j) src[j] = dz.data() + owned[t0 + q0 + j] * O;
-              for (int64_t o = 0; o < O; ++o) {
-                T* dst = dzt.data() + o * cnt + q0;
-                for (int64_t j = 0; j < qn; ++j) dst[j] = src[j][o];
+              for (int64_t j = 0; j < qn; ++j) src[j] = a + owned[t0 + q0 + j] * CM;
+              for (int64_t j = 0; j < CM; ++j) {
+                T* dst = att.data() + j * cnt + q0;
+                for (int64_t i = 0; i < qn; ++i) dst[i] = src[i][j];
               }
             }
             for (int64_t gi = 0; gi < G; ++gi) {
-              k.gemm_pack(static_cast<size_t>(cnt), static_cast<size_t>(kg), atile.data() + gi * kg,
-                          static_cast<size_t>(CM), nullptr, packed.data());
-              k.gemm(static_cast<size_t>(og), static_cast<size_t>(kg), static_cast<size_t>(cnt),
-                     dzt.data() + gi * og * cnt, static_cast<size_t>(cnt), packed.data(), tmp.data(),
-                     static_cast<size_t>(kg), none);
-              T* acc = dpw + gi * og * kg;
-              for (int64_t j = 0; j < og * kg; ++j) acc[j] += tmp[j];
+              k.gemm_pack(static_cast<size_t>(cnt), static_cast<size_t>(og), dztile.data() + gi * og,
+                          static_cast<size_t>(O), nullptr, packed.data());
+              k.gemm_acc(static_cast<size_t>(kg), static_cast<size_t>(og), static_cast<size_t>(cnt),
+                         att.data() + gi * kg * cnt, static_cast<size_t>(cnt), packed.data(), dpw + gi * og,
+                         static_cast<size_t>(O), none);
             }
           }
           // The depthwise filter gradient over the unit's own pixels, row by row (each element sums
@@ -834,9 +830,7 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
     sum_parts(partials.data(), parts, FS, sums.data());
   }
   if (grads.pointwise_filter.data) {
-    std::vector<T> dpw = make_buffer<T>("the pointwise filter gradient", kg * O);
-    transpose(sums.data(), O, kg, kg, 1, dpw.data());
-    write_strided(dpw.data(), grads.pointwise_filter);
+    write_strided(sums.data(), grads.pointwise_filter);
   }
   if (grads.bias.data) write_strided(sums.data() + O * kg, grads.bias);
   if (grads.depthwise_bias.data) write_strided(sums.data() + O * kg + O, grads.depthwise_bias);
