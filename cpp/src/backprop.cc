@@ -101,8 +101,7 @@ void write_strided(const T* src, const Tensor<T>& t) {
 // dst[c * rows + r] = src[r * src_rs + c * src_cs] (dst is the [cols][rows] transpose), in blocks
 // of 8 x 8: element by element, one side strides through memory a row per element, and rows of
 // 1024 floats are 4 KiB apart, so they all fall in one L1 set (12 ways): a block of 8 rows on each
-// side stays cached while it is read or written, where a 1024 x 1024 filter transposed naively
-// (or in 32 x 32 blocks) missed on every element (tens of ms).
+// side stays cached while it is read or written. (A 16 x 16 tile on the stack measured slower.)
 template <class T>
 void transpose(const T* src, int64_t rows, int64_t cols, int64_t src_rs, int64_t src_cs, T* dst) {
   constexpr int64_t kB = 8;
@@ -716,7 +715,12 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
     const int64_t br = std::max<int64_t>(1, std::min<int64_t>(OH, std::max<int64_t>(1024 / bc, 4 * halo_r)));
     const int64_t nrb = (OH + br - 1) / br, ncb = (OW + bc - 1) / bc, units = g.batch * nrb * ncb;
     const int64_t parts = reduction_parts(units, FS);
-    std::vector<T> partials = make_buffer<T>("the partial separable gradients", parts * FS);
+    // (One part sums straight into `sums`: a wide layer's [kg, O] partial is megabytes.)
+    std::vector<T> partials =
+        parts > 1 ? make_buffer<T>("the partial separable gradients", parts * FS) : std::vector<T>();
+    T* const part_sums = parts > 1 ? partials.data() : sums.data();
+    // The pointwise products' tile: kPointwiseTile pixels, or a unit's pixels if fewer.
+    const int64_t pw_tile = std::min(kPointwiseTile, br * bc);
     // Input pixels [lo, hi) along an axis owned by band b of `bands` (output indices [o0, o1)), and
     // the output indices [e0, e1) that reach them, widened to hold [o0, o1).
     auto span = [](const AxisGeometry& a, int64_t b, int64_t bands, int64_t o0, int64_t o1, int64_t* lo, int64_t* hi,
@@ -731,18 +735,19 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
         *e0 = std::min(*e0, need0), *e1 = std::max(*e1, need1);
       }
     };
-    const size_t packed_size = kernels::gemm_packed_size(kPointwiseTile, static_cast<size_t>(og), k.gemm_nr);
+    const size_t packed_size = kernels::gemm_packed_size(static_cast<size_t>(pw_tile), static_cast<size_t>(og),
+                                                         k.gemm_nr);
     const int64_t unit_work = work_of({br * bc, CM, taps + 3 * og});
     parallel_for(parts, work_of({(units + parts - 1) / parts, unit_work}), [&](int64_t b, int64_t e) {
       DwScratch<T> s;
       std::vector<T> mid, act_mid, dz, dd;
-      std::vector<T> dztile = make_buffer<T>("the separable backprop tile", kPointwiseTile * O);
-      std::vector<T> att = make_buffer<T>("the separable backprop tile", CM * kPointwiseTile);
+      std::vector<T> dztile = make_buffer<T>("the separable backprop tile", pw_tile * O);
+      std::vector<T> att = make_buffer<T>("the separable backprop tile", CM * pw_tile);
       std::vector<T> packed = make_buffer<T>("the separable backprop packed tile", static_cast<int64_t>(packed_size));
       std::vector<int64_t> owned;
       TapLists<T> tl;
       for (int64_t part = b; part < e; ++part) {
-        T* dpw = partials.data() + part * FS;
+        T* dpw = part_sums + part * FS;
         T* db = dpw + O * kg;
         T* ddb = db + O;
         T* ddf = ddb + CM;
@@ -785,8 +790,8 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
           owned.clear();
           for (int64_t oh = r0; oh < r1; ++oh)
             for (int64_t ow = c0; ow < c1; ++ow) owned.push_back((oh - er0) * Q + (ow - ec0));
-          for (int64_t t0 = 0; t0 < static_cast<int64_t>(owned.size()); t0 += kPointwiseTile) {
-            const int64_t cnt = std::min<int64_t>(kPointwiseTile, static_cast<int64_t>(owned.size()) - t0);
+          for (int64_t t0 = 0; t0 < static_cast<int64_t>(owned.size()); t0 += pw_tile) {
+            const int64_t cnt = std::min<int64_t>(pw_tile, static_cast<int64_t>(owned.size()) - t0);
             for (int64_t q = 0; q < cnt; ++q) {
               const int64_t r = owned[t0 + q];
               const T* dzq = dz.data() + r * O;
@@ -827,7 +832,7 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
         }
       }
     });
-    sum_parts(partials.data(), parts, FS, sums.data());
+    if (parts > 1) sum_parts(partials.data(), parts, FS, sums.data());
   }
   if (grads.pointwise_filter.data) {
     write_strided(sums.data(), grads.pointwise_filter);
