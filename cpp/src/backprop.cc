@@ -679,13 +679,25 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
   if (act2 != Activation::kNone)
     forward = pack_gemm<T>("the packed pointwise_filter", k, G, kg, og, pointwise_filter.data,
                            pointwise_filter.strides[2], pointwise_filter.strides[3], bias);
+  // PW_g^T [og, kg] is packed panel by panel: each panel's nr filter rows are transposed into a
+  // block small enough for L2 and packed from there, one pass over the filter (transposing a wide
+  // filter whole first, then packing it, cost two passes over megabytes).
   std::vector<PackedGemm<T>> backward(static_cast<size_t>(G));
   {
-    std::vector<T> pwt = make_buffer<T>("the transposed pointwise filter", O * kg);
-    transpose(pointwise_filter.data, kg, O, pointwise_filter.strides[2], pointwise_filter.strides[3], pwt.data());
-    for (int64_t gi = 0; gi < G; ++gi)
-      backward[gi] = pack_gemm<T>("the packed transposed pointwise_filter", k, 1, og, kg, pwt.data() + gi * og * kg, kg,
-                                  1, Tensor<const T>());
+    const int64_t nr = static_cast<int64_t>(k.gemm_nr);
+    std::vector<T> block = make_buffer<T>("the transposed pointwise filter block", og * nr);
+    for (int64_t gi = 0; gi < G; ++gi) {
+      PackedGemm<T>& pg = backward[gi];
+      pg.group_stride = kernels::gemm_packed_size(static_cast<size_t>(og), static_cast<size_t>(kg), k.gemm_nr);
+      pg.data = make_buffer<T>("the packed transposed pointwise_filter", static_cast<int64_t>(pg.group_stride));
+      for (int64_t j0 = 0; j0 < kg; j0 += nr) {
+        const int64_t nc = std::min(nr, kg - j0);
+        transpose(pointwise_filter.data + j0 * pointwise_filter.strides[2] + gi * og * pointwise_filter.strides[3],
+                  nc, og, pointwise_filter.strides[2], pointwise_filter.strides[3], block.data());
+        k.gemm_pack(static_cast<size_t>(og), static_cast<size_t>(nc), block.data(), static_cast<size_t>(nc), nullptr,
+                    pg.data.data() + (j0 / nr) * (og + 1) * nr);
+      }
+    }
   }
   const std::vector<T> zero = make_buffer<T>("the zero row", zero_length(g));
   const InputRows<T> x_rows(x.tensor, Layout::kNHWC);
