@@ -398,44 +398,69 @@ void gemm_panel(size_t rows, size_t nc, size_t kc, const typename S::Elem* a, si
 // tile of A streams past it.
 constexpr size_t kGemmKc = 128;
 
+// One k-block of one panel: the row tiles of columns [j0, j0 + nc).
+template <class S, size_t MR, size_t NRV>
+inline void gemm_block(size_t rows, size_t k, size_t k0, size_t kc, size_t j0, size_t nc, const typename S::Elem* a,
+                       size_t a_row_stride, const typename S::Elem* packed_b, typename S::Elem* c,
+                       size_t c_row_stride, bool first, bool last, const Activation<typename S::Elem>& act) {
+  constexpr size_t N = S::N, NR = NRV * N;
+  const typename S::Elem* panel = packed_b + (j0 / NR) * (k + 1) * NR;
+  const typename S::Elem* ak = a + k0;
+  const typename S::Elem* rows_k = panel + (k0 + 1) * NR;
+  typename S::Elem* cj = c + j0;
+  // The last panel of a width that is not a multiple of NR computes only its vectors.
+  switch ((nc + N - 1) / N) {
+    case 1:
+      gemm_panel<S, MR, 1>(rows, nc, kc, ak, a_row_stride, panel, rows_k, NR, cj, c_row_stride, first, last, act);
+      break;
+    case 2:
+      if constexpr (NRV >= 2)
+        gemm_panel<S, MR, 2>(rows, nc, kc, ak, a_row_stride, panel, rows_k, NR, cj, c_row_stride, first, last, act);
+      break;
+    case 3:
+      if constexpr (NRV >= 3)
+        gemm_panel<S, MR, 3>(rows, nc, kc, ak, a_row_stride, panel, rows_k, NR, cj, c_row_stride, first, last, act);
+      break;
+    default:
+      if constexpr (NRV >= 4)
+        gemm_panel<S, MR, 4>(rows, nc, kc, ak, a_row_stride, panel, rows_k, NR, cj, c_row_stride, first, last, act);
+      break;
+  }
+}
+
 // ACC (gemm_acc): every k-block starts from the C already there, so C += A * B, each element's
-// products added to it in order (the packed bias row is not read).
+// products added to it in order (the packed bias row is not read). Its C is a filter gradient's
+// partial sum, all of it large (a wide layer's is megabytes), so it runs panel by panel, every
+// k-block of a panel before the next: the panel's column of C stays in L2 between k-blocks instead
+// of C passing through memory once per k-block. The plain GEMM keeps k-blocks outermost (its row
+// tiles of C are small). Either order gives every element the same arithmetic: its k-blocks in
+// order.
 template <class S, size_t MR, size_t NRV, bool ACC = false>
 void gemm(size_t rows, size_t cols, size_t k, const typename S::Elem* a, size_t a_row_stride,
           const typename S::Elem* packed_b, typename S::Elem* c, size_t c_row_stride,
           const Activation<typename S::Elem>& act) {
   static_assert(NRV >= 1 && NRV <= 4, "panels of 1 to 4 vectors");
-  constexpr size_t N = S::N, NR = NRV * N;
-  // K == 0 still needs one pass: the output is the bias (and its activation).
-  for (size_t k0 = 0; k0 < k || k0 == 0; k0 += kGemmKc) {
-    const size_t kc = std::min(kGemmKc, k - k0);
-    const bool first = !ACC && k0 == 0, last = k0 + kc >= k;
+  constexpr size_t NR = NRV * S::N;
+  if constexpr (ACC) {
     for (size_t j0 = 0; j0 < cols; j0 += NR) {
       const size_t nc = std::min(NR, cols - j0);
-      const typename S::Elem* panel = packed_b + (j0 / NR) * (k + 1) * NR;
-      const typename S::Elem* ak = a + k0;
-      const typename S::Elem* rows_k = panel + (k0 + 1) * NR;
-      typename S::Elem* cj = c + j0;
-      // The last panel of a width that is not a multiple of NR computes only its vectors.
-      switch ((nc + N - 1) / N) {
-        case 1:
-          gemm_panel<S, MR, 1>(rows, nc, kc, ak, a_row_stride, panel, rows_k, NR, cj, c_row_stride, first, last, act);
-          break;
-        case 2:
-          if constexpr (NRV >= 2)
-            gemm_panel<S, MR, 2>(rows, nc, kc, ak, a_row_stride, panel, rows_k, NR, cj, c_row_stride, first, last, act);
-          break;
-        case 3:
-          if constexpr (NRV >= 3)
-            gemm_panel<S, MR, 3>(rows, nc, kc, ak, a_row_stride, panel, rows_k, NR, cj, c_row_stride, first, last, act);
-          break;
-        default:
-          if constexpr (NRV >= 4)
-            gemm_panel<S, MR, 4>(rows, nc, kc, ak, a_row_stride, panel, rows_k, NR, cj, c_row_stride, first, last, act);
-          break;
+      for (size_t k0 = 0; k0 < k || k0 == 0; k0 += kGemmKc) {
+        const size_t kc = std::min(kGemmKc, k - k0);
+        gemm_block<S, MR, NRV>(rows, k, k0, kc, j0, nc, a, a_row_stride, packed_b, c, c_row_stride, false,
+                               k0 + kc >= k, act);
+        if (k == 0) break;
       }
     }
-    if (k == 0) break;
+  } else {
+    // K == 0 still needs one pass: the output is the bias (and its activation).
+    for (size_t k0 = 0; k0 < k || k0 == 0; k0 += kGemmKc) {
+      const size_t kc = std::min(kGemmKc, k - k0);
+      const bool first = k0 == 0, last = k0 + kc >= k;
+      for (size_t j0 = 0; j0 < cols; j0 += NR)
+        gemm_block<S, MR, NRV>(rows, k, k0, kc, j0, std::min(NR, cols - j0), a, a_row_stride, packed_b, c,
+                               c_row_stride, first, last, act);
+      if (k == 0) break;
+    }
   }
 }
 
