@@ -157,49 +157,25 @@ struct TapLists {
 };
 
 // Input-gradient rows [ih0, ih1), columns [iw0, iw1) of image n (dense NHWC dx), from the output
-// gradient `dyb` [R][Q][C*M] of output rows er0.. er0+R-1, columns ec0.. ec0+Q-1, which must hold
-// every output pixel that reaches those input pixels; filter dense [KH, KW, C, M]. Each element
-// sums kernel rows ky in order, then output columns, then kernel columns, then multipliers: the
-// same order however the rows and columns are cut.
+// gradient of output rows er0.. er0+R-1, columns ec0.. ec0+Q-1, which must hold every output pixel
+// that reaches those input pixels. Both come as M planes, one per multiplier m (M == 1: the dense
+// tensors themselves): `dyb` + m * plane_stride is [R][Q][C] (element c of plane m is channel
+// c*M + m) and `filter` + m * taps * C is [KH, KW, C]. Each element sums kernel rows ky in order,
+// then output columns, then kernel columns, then multipliers: the same order however the rows and
+// columns are cut.
 //
-// With M == 1 the sum is the ISA's gather kernel: an input pixel iw is reached by kernel column kx
-// from output column (iw + pad - kx*d) / s when that divides, so the pixels iw, iw + s, iw + 2s, ...
-// (one residue class) are reached by the same kernel columns, one output column further each,
-// except near the ends of the range. The row is cut into runs of one class with the same columns
-// (a few per class), each one kernel call listing exactly the taps that reach it, ky ascending then
-// kx descending (output columns ascending): the order above.
+// The sum is the ISA's gather kernel: an input pixel iw is reached by kernel column kx from output
+// column (iw + pad - kx*d) / s when that divides, so the pixels iw, iw + s, iw + 2s, ... (one
+// residue class) are reached by the same kernel columns, one output column further each, except
+// near the ends of the range. The row is cut into runs of one class with the same columns (a few
+// per class), each one kernel call listing exactly the taps that reach it, ky ascending then kx
+// descending (output columns ascending) then m: the order above.
 template <class T>
 void depthwise_input_rows(const ConvGeometry& g, const kernels::TypedKernels<T>& k, const T* filter, const T* dyb,
-                          int64_t n, int64_t er0, int64_t R, int64_t ec0, int64_t Q, int64_t ih0, int64_t ih1,
-                          int64_t iw0, int64_t iw1, T* dx, TapLists<T>& tl) {
-  const int64_t H = g.h.in, W = g.w.in, C = g.in_channels, M = g.multiplier, CM = C * M;
-  const int64_t KH = g.h.kernel, KW = g.w.kernel;
-  if (M != 1) {
-    for (int64_t ih = ih0; ih < ih1; ++ih) {
-      T* d = dx + (n * H + ih) * W * C;
-      std::fill(d + iw0 * C, d + iw1 * C, T(0));
-      for (int64_t ky = 0; ky < KH; ++ky) {
-        const int64_t oh = source_row(g.h, ih, ky);
-        if (oh < er0 || oh >= er0 + R) continue;  // (oh < 0: no output row; the others are not needed)
-        const T* dy_row = dyb + (oh - er0) * Q * CM;
-        for (int64_t ow = ec0; ow < ec0 + Q; ++ow) {
-          const T* gy = dy_row + (ow - ec0) * CM;
-          for (int64_t kx = 0; kx < KW; ++kx) {
-            const int64_t iw = ow * g.w.stride - g.w.pad_before + kx * g.w.dilation;
-            if (iw < iw0 || iw >= iw1) continue;
-            const T* f = filter + (ky * KW + kx) * CM;
-            T* di = d + iw * C;
-            for (int64_t c = 0; c < C; ++c) {
-              T acc = di[c];
-              for (int64_t m = 0; m < M; ++m) acc += gy[c * M + m] * f[c * M + m];
-              di[c] = acc;
-            }
-          }
-        }
-      }
-    }
-    return;
-  }
+                          int64_t plane_stride, int64_t n, int64_t er0, int64_t R, int64_t ec0, int64_t Q,
+                          int64_t ih0, int64_t ih1, int64_t iw0, int64_t iw1, T* dx, TapLists<T>& tl) {
+  const int64_t H = g.h.in, W = g.w.in, C = g.in_channels, M = g.multiplier;
+  const int64_t KH = g.h.kernel, KW = g.w.kernel, taps = g.taps();
   if (iw1 <= iw0 || C == 0) return;
   const int64_t s = g.w.stride, d = g.w.dilation, pad = g.w.pad_before;
   // The kernel columns [lo, hi] whose output column lies in [ec0, ec0 + Q) for input pixel iw
@@ -239,9 +215,11 @@ void depthwise_input_rows(const ConvGeometry& g, const kernels::TypedKernels<T>&
           for (int64_t kx = hi; kx >= lo; --kx) {
             const int64_t t = iw + pad - kx * d;
             if (t % s != 0) continue;
-            tl.base.push_back(tl.row[i] + (t / s - ec0) * C);
-            tl.step.push_back(C);
-            tl.weight.push_back(filter + (tl.ky[i] * KW + kx) * C);
+            for (int64_t m = 0; m < M; ++m) {
+              tl.base.push_back(tl.row[i] + m * plane_stride + (t / s - ec0) * C);
+              tl.step.push_back(C);
+              tl.weight.push_back(filter + m * taps * C + (tl.ky[i] * KW + kx) * C);
+            }
           }
         k.dw_gather(static_cast<size_t>(C), static_cast<size_t>(count), tl.base.size(), tl.base.data(),
                     tl.step.data(), tl.weight.data(), drow + iw * C, count > 1 ? static_cast<size_t>(s * C) : 0);
@@ -252,59 +230,69 @@ void depthwise_input_rows(const ConvGeometry& g, const kernels::TypedKernels<T>&
   }
 }
 
+// The M planes of `rows` rows of `width` = C*M interleaved channels: planes[m][r][c] =
+// src[r][c*M + m] (the depthwise gather reads each multiplier's channels contiguously).
+template <class T>
+void split_planes(const T* src, int64_t rows, int64_t C, int64_t M, T* planes) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* s = src + r * C * M;
+    for (int64_t m = 0; m < M; ++m) {
+      T* d = planes + (m * rows + r) * C;
+      for (int64_t c = 0; c < C; ++c) d[c] = s[c * M + m];
+    }
+  }
+}
+
+// The inverse of split_planes: dst[r][c*M + m] = planes[m][r][c].
+template <class T>
+void merge_planes(const T* planes, int64_t rows, int64_t C, int64_t M, T* dst) {
+  for (int64_t r = 0; r < rows; ++r) {
+    T* d = dst + r * C * M;
+    for (int64_t m = 0; m < M; ++m) {
+      const T* s = planes + (m * rows + r) * C;
+      for (int64_t c = 0; c < C; ++c) d[c * M + m] = s[c];
+    }
+  }
+}
+
 // dx[N, H, W, C] from dy[N, OH, OW, C*M] and the dense filter [KH, KW, C, M], by input rows.
 template <class T>
 void depthwise_input_dense(const ConvGeometry& g, const kernels::TypedKernels<T>& k, const T* filter, const T* dy,
                            T* dx) {
-  const int64_t H = g.h.in, OH = g.h.out, OW = g.w.out, CM = g.mid_channels();
+  const int64_t H = g.h.in, OH = g.h.out, OW = g.w.out, C = g.in_channels, M = g.multiplier, CM = C * M;
+  const int64_t P = g.batch * OH * OW;
+  std::vector<T> dy_planes, f_planes;
+  if (M > 1) {
+    dy_planes = make_buffer<T>("the out_backprop planes", P * CM);
+    f_planes = make_buffer<T>("the depthwise filter planes", g.taps() * CM);
+    split_planes(dy, P, C, M, dy_planes.data());
+    split_planes(filter, g.taps(), C, M, f_planes.data());
+    dy = dy_planes.data();
+    filter = f_planes.data();
+  }
   const int64_t per_row = work_of({g.h.kernel, OW, g.w.kernel, CM}) / std::max<int64_t>(1, g.h.stride);
   parallel_for(g.batch * H, per_row, [&](int64_t b, int64_t e) {
     TapLists<T> tl;
     for (int64_t row = b; row < e; ++row) {
       const int64_t n = row / H, ih = row % H;
-      depthwise_input_rows(g, k, filter, dy + n * OH * OW * CM, n, 0, OH, 0, OW, ih, ih + 1, 0, g.w.in, dx, tl);
+      depthwise_input_rows(g, k, filter, dy + n * OH * OW * C, P * C, n, 0, OH, 0, OW, ih, ih + 1, 0, g.w.in, dx, tl);
     }
   });
 }
 
-// acc[KH, KW, C, M] += x under each tap of output pixel (n, oh, ow) times its gradient gy[C*M].
-template <class T>
-inline void depthwise_filter_pixel(const ConvGeometry& g, const T* x, int64_t n, int64_t oh, int64_t ow, const T* gy,
-                                   T* acc) {
-  const int64_t H = g.h.in, W = g.w.in, C = g.in_channels, M = g.multiplier, CM = C * M;
-  const int64_t KH = g.h.kernel, KW = g.w.kernel;
-  for (int64_t ky = 0; ky < KH; ++ky) {
-    const int64_t ih = oh * g.h.stride - g.h.pad_before + ky * g.h.dilation;
-    if (ih < 0 || ih >= H) continue;
-    for (int64_t kx = 0; kx < KW; ++kx) {
-      const int64_t iw = ow * g.w.stride - g.w.pad_before + kx * g.w.dilation;
-      if (iw < 0 || iw >= W) continue;
-      const T* xi = x + ((n * H + ih) * W + iw) * C;
-      T* a = acc + (ky * KW + kx) * CM;
-      if (M == 1) {
-        for (int64_t c = 0; c < C; ++c) a[c] += xi[c] * gy[c];
-      } else {
-        for (int64_t c = 0; c < C; ++c)
-          for (int64_t m = 0; m < M; ++m) a[c * M + m] += xi[c] * gy[c * M + m];
-      }
-    }
-  }
-}
-
-// acc[KH, KW, C, M] += x under each tap of output pixels (n, oh, ow0..ow1-1), in that order, times
-// their gradients (pixel ow at gy + (ow - ow0) * gstride). Per element, the pixels are summed in
-// order, as pixel by pixel. With M == 1 the ISA's reduce kernel runs over stretches of the row
-// whose taps all fall inside the image, each tap's sum in registers over the stretch.
+// The depthwise filter gradient of output pixels (n, oh, ow0..ow1-1), in that order, added into
+// `acc`: x under each tap times the pixels' gradients. Both come as M planes, one per multiplier m
+// (M == 1: the dense tensors themselves): pixel ow's gradient for multiplier m is the C values at
+// gy + m * gplane + (ow - ow0) * gstride, and acc + m * taps * C is [KH, KW, C] for multiplier m.
+// Per element, the pixels are summed in order, as pixel by pixel. The ISA's reduce kernel runs
+// over stretches of the row whose taps all fall inside the image, each tap's sum in registers over
+// the stretch, once per multiplier.
 template <class T>
 void depthwise_filter_row(const ConvGeometry& g, const kernels::TypedKernels<T>& k, const T* x, int64_t n,
-                          int64_t oh, int64_t ow0, int64_t ow1, const T* gy, int64_t gstride, T* acc,
+                          int64_t oh, int64_t ow0, int64_t ow1, const T* gy, int64_t gstride, int64_t gplane, T* acc,
                           TapLists<T>& tl) {
-  const int64_t H = g.h.in, W = g.w.in, C = g.in_channels;
-  const int64_t KH = g.h.kernel, KW = g.w.kernel;
-  if (g.multiplier != 1) {
-    for (int64_t ow = ow0; ow < ow1; ++ow) depthwise_filter_pixel(g, x, n, oh, ow, gy + (ow - ow0) * gstride, acc);
-    return;
-  }
+  const int64_t H = g.h.in, W = g.w.in, C = g.in_channels, M = g.multiplier;
+  const int64_t KH = g.h.kernel, KW = g.w.kernel, taps = g.taps();
   if (ow1 <= ow0 || C == 0) return;
   const int64_t s = g.w.stride, d = g.w.dilation, pad = g.w.pad_before;
   // The kernel columns [lo, hi] that land inside the image for output column ow.
@@ -339,9 +327,12 @@ void depthwise_filter_row(const ConvGeometry& g, const kernels::TypedKernels<T>&
         tl.step.push_back(b - a > 1 ? s * C : 0);
         tl.acc.push_back(acc + (tl.ky[i] * KW + kx) * C);
       }
-    if (!tl.base.empty())
+    for (int64_t m = 0; m < M && !tl.base.empty(); ++m) {
+      if (m > 0)
+        for (T*& ap : tl.acc) ap += taps * C;
       k.dw_reduce(static_cast<size_t>(C), static_cast<size_t>(b - a), tl.base.size(), tl.base.data(), tl.step.data(),
-                  gy + (a - ow0) * gstride, static_cast<size_t>(gstride), tl.acc.data());
+                  gy + m * gplane + (a - ow0) * gstride, static_cast<size_t>(gstride), tl.acc.data());
+    }
     a = b;
   }
 }
@@ -350,12 +341,21 @@ void depthwise_filter_row(const ConvGeometry& g, const kernels::TypedKernels<T>&
 template <class T>
 void depthwise_filter_dense(const ConvGeometry& g, const kernels::TypedKernels<T>& k, const T* x, const T* dy,
                             T* df) {
-  const int64_t CM = g.mid_channels(), OH = g.h.out, OW = g.w.out, FS = g.taps() * CM;
+  const int64_t C = g.in_channels, M = g.multiplier, CM = C * M, OH = g.h.out, OW = g.w.out, FS = g.taps() * CM;
   const int64_t P = g.batch * OH * OW;
   if (P == 0) {
     std::fill(df, df + FS, T(0));
     return;
   }
+  // With M > 1 the sums run on planes (depthwise_filter_row), interleaved back at the end.
+  std::vector<T> dy_planes, df_planes;
+  T* const out = M > 1 ? (df_planes = make_buffer<T>("the depthwise filter gradient planes", FS)).data() : df;
+  if (M > 1) {
+    dy_planes = make_buffer<T>("the out_backprop planes", P * CM);
+    split_planes(dy, P, C, M, dy_planes.data());
+    dy = dy_planes.data();
+  }
+  const int64_t gstride = M > 1 ? C : CM;
   const int64_t tiles = (P + kReduceTile - 1) / kReduceTile;
   const int64_t parts = reduction_parts(tiles, FS);
   std::vector<T> partials = make_buffer<T>("the partial depthwise filter gradients", parts * FS);
@@ -368,12 +368,14 @@ void depthwise_filter_dense(const ConvGeometry& g, const kernels::TypedKernels<T
       // The part's pixels in order, a stretch of one output row at a time.
       for (int64_t p = tiles * part / parts * kReduceTile; p < p_end;) {
         const int64_t ow = p % OW, stop = std::min(p_end, p - ow + OW);
-        depthwise_filter_row(g, k, x, p / (OW * OH), (p / OW) % OH, ow, ow + (stop - p), dy + p * CM, CM, acc, tl);
+        depthwise_filter_row(g, k, x, p / (OW * OH), (p / OW) % OH, ow, ow + (stop - p), dy + p * gstride, gstride,
+                             P * C, acc, tl);
         p = stop;
       }
     }
   });
-  sum_parts(partials.data(), parts, FS, df);
+  sum_parts(partials.data(), parts, FS, out);
+  if (M > 1) merge_planes(out, g.taps(), C, M, df);
 }
 
 // ---- conv2d ----------------------------------------------------------------------------------
@@ -701,12 +703,18 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
   }
   const std::vector<T> zero = make_buffer<T>("the zero row", zero_length(g));
   const InputRows<T> x_rows(x.tensor, Layout::kNHWC);
-  const std::vector<T> dw_dense =
+  // The depthwise filter for the input gradient, as M planes [M][KH, KW, C] (depthwise_input_rows).
+  std::vector<T> dw_dense =
       grads.input.data ? dense_copy(depthwise_filter, "the depthwise filter") : std::vector<T>();
+  if (grads.input.data && g.multiplier > 1) {
+    std::vector<T> planes = make_buffer<T>("the depthwise filter planes", g.taps() * CM);
+    split_planes(dw_dense.data(), g.taps(), C, g.multiplier, planes.data());
+    dw_dense.swap(planes);
+  }
   const kernels::Activation<T> none;
   const int64_t OH = g.h.out, OW = g.w.out, H = g.h.in, W = g.w.in, taps = g.taps();
   // Per part: the [kg, O] pointwise filter (the layout of the result), [O] bias, [C*M] depthwise
-  // bias and [KH, KW, C, M] depthwise filter partial gradients.
+  // bias and [KH, KW, C, M] depthwise filter partial gradients (as M planes [M][KH, KW, C] when M > 1).
   const int64_t FS = O * kg + O + CM + taps * CM;
   std::vector<T> sums = make_buffer<T>("the separable gradients", FS);
   std::optional<DenseOutput<T>> dx_out;
@@ -757,6 +765,7 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
       std::vector<T> att = make_buffer<T>("the separable backprop tile", CM * pw_tile);
       std::vector<T> packed = make_buffer<T>("the separable backprop packed tile", static_cast<int64_t>(packed_size));
       std::vector<int64_t> owned;
+      std::vector<T> dd_planes;
       TapLists<T> tl;
       for (int64_t part = b; part < e; ++part) {
         T* dpw = part_sums + part * FS;
@@ -831,16 +840,26 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
                          static_cast<size_t>(O), none);
             }
           }
+          // dD as M planes when M > 1 (depthwise_filter_row, depthwise_input_rows).
+          const T* ddp = dd.data();
+          int64_t dd_stride = CM, dd_plane = 0;
+          if (g.multiplier > 1) {
+            dd_planes.resize(static_cast<size_t>(RP * CM));
+            split_planes(dd.data(), RP, C, g.multiplier, dd_planes.data());
+            ddp = dd_planes.data();
+            dd_stride = C;
+            dd_plane = RP * C;
+          }
           // The depthwise filter gradient over the unit's own pixels, row by row (each element sums
-          // the pixels in order, as the unfused op).
+          // the pixels in order, as the unfused op; planes [M][KH, KW, C] when M > 1).
           for (int64_t oh = r0; oh < r1; ++oh)
-            depthwise_filter_row(g, k, x.data, n, oh, c0, c1, dd.data() + ((oh - er0) * Q + (c0 - ec0)) * CM, CM, ddf,
-                                 tl);
+            depthwise_filter_row(g, k, x.data, n, oh, c0, c1, ddp + ((oh - er0) * Q + (c0 - ec0)) * dd_stride,
+                                 dd_stride, dd_plane, ddf, tl);
           // The input gradient of the unit's input pixels, from the rows and columns of dD that
           // reach them (depthwise_input_rows' order: the same bits as the unfused op).
           if (dx_out)
-            depthwise_input_rows(g, k, dw_dense.data(), dd.data(), n, er0, R, ec0, Q, ih0, ih1, iw0, iw1, dx_out->data,
-                                 tl);
+            depthwise_input_rows(g, k, dw_dense.data(), ddp, dd_plane, n, er0, R, ec0, Q, ih0, ih1, iw0, iw1,
+                                 dx_out->data, tl);
         }
       }
     });
@@ -851,7 +870,16 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
   }
   if (grads.bias.data) write_strided(sums.data() + O * kg, grads.bias);
   if (grads.depthwise_bias.data) write_strided(sums.data() + O * kg + O, grads.depthwise_bias);
-  if (grads.depthwise_filter.data) write_strided(sums.data() + O * kg + O + CM, grads.depthwise_filter);
+  if (grads.depthwise_filter.data) {
+    const T* ddf = sums.data() + O * kg + O + CM;
+    std::vector<T> merged;
+    if (g.multiplier > 1) {
+      merged = make_buffer<T>("the depthwise filter gradient", taps * CM);
+      merge_planes(ddf, taps, C, g.multiplier, merged.data());
+      ddf = merged.data();
+    }
+    write_strided(ddf, grads.depthwise_filter);
+  }
   if (dx_out) dx_out->finish();
 }
 
