@@ -90,14 +90,25 @@ def _tf_step(layer, x, dw, pw, dy, threads: int) -> Tuple[Callable, Callable]:
     return step, tuple
 
 
-def _set_threads(peers: List[str], threads: int) -> None:
+def _set_threads(peers: List[str], threads: int) -> Callable[[], None]:
+    """Sets every engine's threads; returns what puts them back (sepcpp following OpenMP or its
+    default again, torch at the count it had), as the suite's peers do after a run."""
     import sepcpp
 
     sepcpp.set_num_threads(threads)
+    torch = None
     if any(p.startswith("torch") for p in peers):
         import torch
 
+        before = torch.get_num_threads()
         torch.set_num_threads(threads)
+
+    def restore() -> None:
+        sepcpp.set_num_threads(0)
+        if torch is not None:
+            torch.set_num_threads(before)
+
+    return restore
 
 
 def run_backward(layers, peers: List[str], threads: int, rounds: int, seed: int) -> Tuple[List[Dict[str, Any]],
@@ -114,7 +125,14 @@ def run_backward(layers, peers: List[str], threads: int, rounds: int, seed: int)
             peers.remove("tf")
         else:
             notes.append(f"tf: {_TF.get('threads_note', '')}; it ran with {_TF.get('threads')} thread(s)")
-    _set_threads(peers, threads)
+    restore = _set_threads(peers, threads)
+    try:
+        return _run(layers, peers, threads, rounds, seed), notes
+    finally:
+        restore()
+
+
+def _run(layers, peers: List[str], threads: int, rounds: int, seed: int) -> List[Dict[str, Any]]:
     rows = []
     for layer in layers:
         x, dw, pw = layer.data(seed)
@@ -147,7 +165,7 @@ def run_backward(layers, peers: List[str], threads: int, rounds: int, seed: int)
             row.update(ratio=ms[best] / ms["sepcpp"], best_peer=best,
                        spread=[float(v) for v in np.percentile(per_round, [10, 90])])
         rows.append(row)
-    return rows, notes
+    return rows
 
 
 def summarize_backward(rows: List[Dict[str, Any]]) -> Dict[str, Any]:
