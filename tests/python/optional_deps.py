@@ -36,6 +36,11 @@ DEPENDENCIES = {
     "cython": "Cython",
     "dask": "dask.array",
     "distributed": "distributed",
+    # The inference engines the benchmark compares with (sepcpp.bench.peers).
+    "onnx": "onnx",
+    "onnxruntime": "onnxruntime",
+    "openvino": "openvino",
+    "litert": "ai_edge_litert.interpreter",
 }
 
 

@@ -4,7 +4,8 @@ result; then the fastest correct peer with the same threads and its ratio to sep
 
 A result row is the case's ``describe()`` fields, then ``threads``, ``flops``, ``bytes``, ``sepcpp``
 (time, GFLOP/s, % of the FMA peak and of the roofline), ``peers`` (per peer: status, time, agreement,
-threads) and ``best_peer`` / ``ratio``.
+threads) and ``best_peer`` / ``ratio``; where inference engines ran, also ``best_engine`` /
+``engine_ratio`` (the fastest of them alone).
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ def run_cases(cases: Sequence[Any], thread_counts: List[int], impls: Sequence[Pe
     """Times every case at every thread count with every implementation (``impls[0]`` is sepcpp,
     whose result the others are checked against); returns (rows, notes)."""
     subject, peers = impls[0], list(impls[1:])
+    engines = [p.name for p in peers if p.engine]
     bar = Progress(len(cases) * len(thread_counts) * len(impls), progress)
     rows: List[Dict[str, Any]] = []
     try:
@@ -127,6 +129,9 @@ def run_cases(cases: Sequence[Any], thread_counts: List[int], impls: Sequence[Pe
                     peer_res[impl.name] = {**stats, **p.info}
                 row["peers"] = peer_res
                 row["best_peer"], row["ratio"] = best_peer(peer_res, row["sepcpp"]["ms"], nthreads)
+                if engines:
+                    row["best_engine"], row["engine_ratio"] = best_peer(
+                        {e: peer_res[e] for e in engines}, row["sepcpp"]["ms"], nthreads)
                 rows.append(row)
     finally:
         bar.close()
@@ -154,6 +159,17 @@ def summarize(rows: List[Dict[str, Any]], thread_counts: List[int]) -> Dict[str,
             "below": [{"layer": r["layer"], "ratio": r["ratio"], "best_peer": r["best_peer"]}
                       for r in rows if r["threads"] == n and r["ratio"] and r["ratio"] < SLOW_RATIO],
         }
+    if any("engine_ratio" in r for r in rows):  # the inference engines on their own
+        for n in thread_counts:
+            ranked = [r for r in rows if r["threads"] == n and r.get("engine_ratio")]
+            ratios = [r["engine_ratio"] for r in ranked]
+            worst = min(ranked, key=lambda r: r["engine_ratio"], default=None)
+            per[str(n)]["engines"] = {
+                "geomean_ratio": math.exp(sum(map(math.log, ratios)) / len(ratios)) if ratios else None,
+                "layers": len(ratios),
+                "worst": worst and {"layer": worst["layer"], "ratio": worst["engine_ratio"],
+                                    "best_engine": worst["best_engine"]},
+            }
     mismatches = sorted({f"{r['layer']}/{p}" for r in rows for p, v in r["peers"].items()
                          if v.get("status") == "MISMATCH"})
     return {"per_threads": per, "slow_ratio": SLOW_RATIO, "mismatches": mismatches}
