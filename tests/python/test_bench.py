@@ -39,6 +39,26 @@ def test_bench_json_smoke(capsys, restore_threads):
     assert sepcpp.get_num_threads() >= 1
 
 
+def test_bench_rounds(capsys, restore_threads):
+    """--rounds: sepcpp and the peers take turns; each time is the median of the rounds' medians."""
+    import statistics
+
+    rc = bench.main(["--layers", "mnv1_7x1024_s1", "--peers", "numpy", "--threads", "1", "--rounds", "3",
+                     "--repeat", "2", "--budget", "0.02", "--peak-gflops", "100", "--bandwidth-gbs", "10", "--json",
+                     "--no-progress"])
+    assert rc == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["settings"]["rounds"] == 3
+    (row,) = doc["results"]
+    for cell in (row["sepcpp"], row["peers"]["numpy"]):
+        assert len(cell["round_ms"]) == 3 and 3 <= cell["runs"] <= 6
+        assert cell["ms"] == pytest.approx(statistics.median(cell["round_ms"]))
+        assert cell["min_ms"] <= min(cell["round_ms"])
+    assert row["peers"]["numpy"]["status"] == "ok"
+    assert row["ratio"] == pytest.approx(row["peers"]["numpy"]["ms"] / row["sepcpp"]["ms"])
+    assert any("3 interleaved rounds" in n for n in doc["notes"])
+
+
 def test_bench_same_padding_and_numpy_peer():
     """The NumPy peer (and the SAME-padding arithmetic it shares with the torch peer) agree with
     sepcpp on a strided and a dilated layer."""
@@ -53,7 +73,8 @@ def test_bench_same_padding_and_numpy_peer():
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("argv", [["--layers", "no_such_layer"], ["--threads", "0"], ["--peers", "mxnet"]])
+@pytest.mark.parametrize("argv", [["--layers", "no_such_layer"], ["--threads", "0"], ["--peers", "mxnet"],
+                                  ["--rounds", "0"]])
 def test_bench_bad_options(argv, capsys):
     assert bench.main(argv + ["--no-progress"]) == 2
     assert capsys.readouterr().err

@@ -42,11 +42,15 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     suite_peers, slicenet_peers = peer_impls.SUITE_PEERS, peer_impls.SLICENET_PEERS
     p = argparse.ArgumentParser(
         prog=prog,
-        description="Times sepcpp's separable convolution on a layer suite against NumPy, TensorFlow "
-                    "and PyTorch (those importable), in this process, on the same data.")
+        description="Times sepcpp's separable convolution on a layer suite against NumPy, TensorFlow, "
+                    "PyTorch, ONNX Runtime, OpenVINO and LiteRT (those importable), in this process, on "
+                    "the same data.")
     p.add_argument("--layers",
                    help="comma-separated layer names (default: the whole suite); 'list' lists them")
     p.add_argument("--repeat", type=int, default=11, help="timed calls per measurement (median; default 11)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="take turns this many times per row, sepcpp and the peers interleaved, and report "
+                        "the median of the rounds' medians (default 1; more on a busy machine)")
     p.add_argument("--threads",
                    help="thread counts, e.g. '1,all' (default; with --slicenet: 'all') or '1,2,4'")
     p.add_argument("--no-peers", action="store_true", help="time sepcpp only")
@@ -80,7 +84,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         f"{SLICENET_BATCH}, length {SLICENET_LENGTH}, channels {'/'.join(map(str, SLICENET_CHANNELS))}, "
         f"windows {'/'.join(map(str, SLICENET_WINDOWS))}, "
         f"groups {'/'.join(map(str, SLICENET_GROUPS))} (where "
-        "g divides C), CAUSAL padding, against TensorFlow and PyTorch; the other options narrow them")
+        "g divides C), CAUSAL padding, against TensorFlow, PyTorch, ONNX Runtime and OpenVINO; the other "
+        "options narrow them")
     sn.add_argument("--slicenet", action="store_true", help="time the SliceNet rows")
     sn.add_argument("--channels", help="comma-separated channel counts (default: all)")
     sn.add_argument("--windows", help="comma-separated window sizes (default: all)")
@@ -123,6 +128,8 @@ def main(argv: Optional[List[str]] = None, prog: str = PROG) -> int:
         return _main_dask(args)
     if args.repeat < 1:
         return _fail("--repeat: must be >= 1")
+    if args.rounds < 1:
+        return _fail("--rounds: must be >= 1")
     known = peer_impls.SLICENET_PEERS if args.slicenet else peer_impls.SUITE_PEERS
     if args.under_load and not args.peers:
         args.peers = ",".join(peer_impls.UNDER_LOAD_PEERS)
@@ -176,12 +183,13 @@ def _main_suite(args, peers: List[str], api: str, progress: bool) -> int:
         thread_counts = parse_threads(args.threads or "1,all", all_threads())
     except ValueError as e:
         return _fail(str(e))
-    settings = {"threads": thread_counts, "repeat": args.repeat, "budget_s": args.budget, "peers": peers,
+    settings = {"threads": thread_counts, "repeat": args.repeat, "rounds": args.rounds,
+                "budget_s": args.budget, "peers": peers,
                 "sepcpp_api": api, "seed": args.seed, "tolerance": TOLERANCE, "padding": "SAME",
                 "dtype": "float32", "layout": "NHWC"}
     def run(limits):
         return run_layers(layers, thread_counts, peers, args.repeat, args.budget, api, limits, progress,
-                          args.seed)
+                          args.seed, args.rounds)
 
     def fmt(rows, summary, limits, notes):
         return format_table(rows, peers, summary, limits, notes)
@@ -204,14 +212,15 @@ def _main_slicenet(args, peers: List[str], api: str, progress: bool) -> int:
         return _fail(str(e))
     if not rows:
         return _fail("--slicenet: no rows (no group count divides a channel count)")
-    settings = {"mode": "slicenet", "threads": thread_counts, "repeat": args.repeat, "budget_s": args.budget,
+    settings = {"mode": "slicenet", "threads": thread_counts, "repeat": args.repeat, "rounds": args.rounds,
+                "budget_s": args.budget,
                 "peers": peers, "sepcpp_api": api, "seed": args.seed, "tolerance": TOLERANCE,
                 "padding": "CAUSAL", "dtype": "float32", "layout": "NWC", "batch": args.batch,
                 "length": args.length, "channels": sorted({r.channels for r in rows}),
                 "windows": sorted({r.window for r in rows}), "groups": sorted({r.groups for r in rows})}
     def run(limits):
         return run_slicenet(rows, thread_counts, peers, args.repeat, args.budget, api, limits, progress,
-                            args.seed)
+                            args.seed, args.rounds)
 
     def fmt(results, summary, limits, notes):
         return format_slicenet(results, peers, summary, limits, notes)
@@ -239,8 +248,9 @@ def _timed_run(args, api: str, settings: Dict[str, Any], thread_counts: List[int
         info["load_average_after"] = list(os.getloadavg())
     except OSError:
         pass
+    rounds = (f"; {args.rounds} interleaved rounds (median of their medians)" if args.rounds > 1 else "")
     notes.append(f"sepcpp API: {api}; all threads = {all_threads()}; repeat {args.repeat} (median, fewer for "
-                 f"slow calls); {elapsed:.0f} s; load average before/after: "
+                 f"slow calls){rounds}; {elapsed:.0f} s; load average before/after: "
                  + " / ".join(" ".join(f"{v:.2f}" for v in info[k])
                               for k in ("load_average", "load_average_after") if info.get(k)))
     if load is not None and load[0] > 0.5:

@@ -48,5 +48,7 @@ class OpenVINOPeer(Peer):
     def notes(self, thread_counts):
         if self._ov is None:
             return []
-        return [f"openvino {self._ov.__version__}: the same ONNX graph, CPU plugin, INFERENCE_NUM_THREADS = "
+        from ..measure import version
+
+        return [f"openvino {version('openvino')}: the same ONNX graph, CPU plugin, INFERENCE_NUM_THREADS = "
                 "the row's, f32 precision, latency hint, no pinning"]
