@@ -20,6 +20,20 @@ the input's gradient; any other strides are read by sepcpp as they are. The GIL 
 the core computes, as in every sepcpp call. The 1-D ops run as 2-D ops of height 1 (views).
 
 PyTorch is optional: ``import sepcpp`` never imports it; ``import sepcpp.torch`` does.
+
+Examples
+--------
+A MobileNet block trained by autograd, computed by sepcpp in one fused pass each way:
+
+>>> import torch, sepcpp.torch
+>>> block = sepcpp.torch.SeparableConv2d(8, 16, 3, stride=2, depthwise_activation="relu6")
+>>> x = torch.randn(4, 8, 32, 32).to(memory_format=torch.channels_last)
+>>> loss = block(x).square().mean()
+>>> loss.backward()
+>>> block.depthwise_weight.grad.shape, block.pointwise_weight.grad.shape
+(torch.Size([8, 1, 3, 3]), torch.Size([16, 8, 1, 1]))
+>>> torch.ops.sepcpp.separable_conv2d  # the registered op, which torch.compile traces
+<OpOverloadPacket(op='sepcpp.separable_conv2d')>
 """
 
 from __future__ import annotations
@@ -447,8 +461,8 @@ def _depthwise_bp_filter(input: Tensor, weight_sizes: List[int], out_backprop: T
     m = cm // c if c else 1
     df = _grad.depthwise_conv2d_backprop_filter(_view(input, nhwc), [kh, kw, c, m], _dy_view(out_backprop, nhwc),
                                                 stride, _padding_arg(padding, pads), _layout(nhwc), dilation)
-    # [kh, kw, C, M] -> [C*M, 1, kh, kw], as torch keeps the weight (a contiguous copy: it is small).
-    return torch.from_numpy(df).permute(2, 3, 0, 1).reshape(cm, 1, kh, kw)
+    # [kh, kw, C, M] -> [C*M, 1, kh, kw], contiguous as the fake kernel says (a copy: it is small).
+    return torch.from_numpy(df).permute(2, 3, 0, 1).reshape(cm, 1, kh, kw).contiguous()
 
 
 @_depthwise_bp_filter.register_fake
@@ -500,7 +514,7 @@ def _separable_bp(input: Tensor, depthwise_weight: Tensor, pointwise_weight: Ten
         depthwise_bias=_np(depthwise_bias), depthwise_activation=depthwise_activation or None, bias=_np(bias),
         activation=activation or None)
     dx = _result(g.input, nhwc, input.shape)
-    dd = torch.from_numpy(g.depthwise_filter).permute(2, 3, 0, 1).reshape(depthwise_weight.shape)
+    dd = torch.from_numpy(g.depthwise_filter).permute(2, 3, 0, 1).reshape(depthwise_weight.shape).contiguous()
     dp = torch.from_numpy(g.pointwise_filter).permute(3, 2, 0, 1).contiguous()
     empty = input.new_empty(0)
     db_d = empty if g.depthwise_bias is None else torch.from_numpy(g.depthwise_bias)
