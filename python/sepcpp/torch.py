@@ -153,7 +153,9 @@ def _shape(t: Tensor) -> tuple:
 
 def _tensor(t, name: str, rank: int, layout: str, dtype=None) -> Tensor:
     if not isinstance(t, torch.Tensor):
-        raise TypeError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
+        shape = getattr(t, "shape", None)
+        got = f"of shape {tuple(shape)}" if shape is not None else f"{t!r:.60}"
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(t).__module__}.{type(t).__name__} {got}")
     if dtype is None:
         if t.dtype not in _FLOATS:
             raise TypeError(f"{name}: dtype {t.dtype} is not supported; sepcpp computes in float32 or float64 "
@@ -1080,6 +1082,13 @@ _MODULE_RAISES = """
         groups do not divide the channels."""
 
 
+def _module_input(input, parameter: Tensor) -> None:
+    """A layer's input has its parameters' dtype (said in the layer's terms, before the op's checks)."""
+    if isinstance(input, torch.Tensor) and input.dtype in _FLOATS and input.dtype != parameter.dtype:
+        raise TypeError(f"input: dtype {input.dtype} does not match the layer's parameters ({parameter.dtype}); "
+                        f"convert one of them (e.g. layer.to({input.dtype}))")
+
+
 class _SeparableBase(torch.nn.Module):
     """Shared by the separable modules: parameters and their initialisation."""
 
@@ -1250,7 +1259,7 @@ class SeparableConv2d(_SeparableBase):
         Raises
         ------
         TypeError
-            If ``input`` is not a tensor of the parameters' dtype.
+            If ``input`` is not a float32 or float64 tensor, or not of the parameters' dtype.
         ValueError
             If ``input`` does not have rank 4 and ``in_channels`` channels, or the kernel is
             larger than the padded input.
@@ -1262,6 +1271,7 @@ class SeparableConv2d(_SeparableBase):
         >>> layer(torch.zeros(1, 2, 5, 5)).shape
         torch.Size([1, 3, 3, 3])
         """
+        _module_input(input, self.depthwise_weight)
         return _separable(input, self.depthwise_weight, self.pointwise_weight, 1, self.bias, self.stride,
                           self.padding, self.dilation, None, self.depthwise_activation, self.activation)
 
@@ -1347,7 +1357,7 @@ class SeparableConv1d(_SeparableBase):
         Raises
         ------
         TypeError
-            If ``input`` is not a tensor of the parameters' dtype.
+            If ``input`` is not a float32 or float64 tensor, or not of the parameters' dtype.
         ValueError
             If ``input`` does not have rank 3 and ``in_channels`` channels, or the kernel is
             larger than the padded input.
@@ -1358,6 +1368,7 @@ class SeparableConv1d(_SeparableBase):
         >>> sepcpp.torch.SeparableConv1d(2, 3, 3)(torch.zeros(1, 2, 5)).shape
         torch.Size([1, 3, 5])
         """
+        _module_input(input, self.depthwise_weight)
         return _separable_1d(input, self.depthwise_weight, self.pointwise_weight, 1, self.bias, self.stride,
                              self.padding, self.dilation, None, self.depthwise_activation, self.activation)
 
@@ -1450,7 +1461,7 @@ class SuperSeparableConv1d(_SeparableBase):
         Raises
         ------
         TypeError
-            If ``input`` is not a tensor of the parameters' dtype.
+            If ``input`` is not a float32 or float64 tensor, or not of the parameters' dtype.
         ValueError
             If ``input`` does not have rank 3 and ``in_channels`` channels, or the kernel is
             larger than the padded input.
@@ -1461,6 +1472,7 @@ class SuperSeparableConv1d(_SeparableBase):
         >>> sepcpp.torch.SuperSeparableConv1d(4, 6, 3, 2)(torch.zeros(1, 4, 5)).shape
         torch.Size([1, 6, 5])
         """
+        _module_input(input, self.depthwise_weight)
         return _separable_1d(input, self.depthwise_weight, self.pointwise_weight, self.groups, self.bias,
                              self.stride, self.padding, self.dilation, None, self.depthwise_activation,
                              self.activation)
@@ -1591,7 +1603,7 @@ class DepthwiseConv2d(torch.nn.Module):
         Raises
         ------
         TypeError
-            If ``input`` is not a tensor of the parameters' dtype.
+            If ``input`` is not a float32 or float64 tensor, or not of the parameters' dtype.
         ValueError
             If ``input`` does not have rank 4 and ``in_channels`` channels, or the kernel is
             larger than the padded input.
@@ -1602,5 +1614,6 @@ class DepthwiseConv2d(torch.nn.Module):
         >>> sepcpp.torch.DepthwiseConv2d(3, 3, stride=2)(torch.zeros(2, 3, 7, 7)).shape
         torch.Size([2, 3, 4, 4])
         """
+        _module_input(input, self.weight)
         return depthwise_conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
                                 activation=self.activation)

@@ -269,7 +269,7 @@ DW = torch.ones(6, 1, 3, 3)
 PW = torch.ones(4, 6, 1, 1)
 BAD = [
     (lambda: st.separable_conv2d(X.int(), DW, PW), TypeError, r"input: dtype torch.int32 is not supported"),
-    (lambda: st.separable_conv2d(X.numpy(), DW, PW), TypeError, r"input: expected a torch.Tensor, got ndarray"),
+    (lambda: st.separable_conv2d(X.numpy(), DW, PW), TypeError, r"input: expected a torch.Tensor, got numpy.ndarray of shape \(1, 3, 5, 5\)"),
     (lambda: st.separable_conv2d(X, DW.double(), PW), TypeError,
      r"depthwise_weight: dtype torch.float64 does not match the input's dtype torch.float32"),
     (lambda: st.separable_conv2d(X, DW, PW, bias=torch.ones(4, dtype=torch.float64)), TypeError, r"bias: dtype"),
@@ -306,7 +306,7 @@ BAD = [
     (lambda: st.SuperSeparableConv1d(3, 4, 3, 2), ValueError, r"groups: 2 must divide"),
     (lambda: st.DepthwiseConv2d(3, 3, padding="causal"), ValueError, r"padding: 'causal' applies to the 1-D"),
     (lambda: st.SeparableConv2d(3, 4, 3)(X.double()), TypeError,
-     r"depthwise_weight: dtype torch.float32 does not match the input's dtype torch.float64"),
+     r"input: dtype torch.float64 does not match the layer's parameters \(torch.float32\)"),
 ]
 
 
