@@ -94,12 +94,12 @@ _TORCH_DOC = {
         input : torch.Tensor, shape [N, C, H, W]
             float32 or float64 on the CPU, any memory format: a contiguous tensor gives a
             contiguous result, a ``channels_last`` one a ``channels_last`` result (and input
-            gradient). Never copied nor modified.""",
+            gradient). Handed to sepcpp as a view of its memory, never copied; never modified.""",
     "input_1d": """
         input : torch.Tensor, shape [N, C, L]
             float32 or float64 on the CPU. A tensor whose channels are its densest axis (a
-            transposed ``[N, L, C]`` tensor) gives a result laid out the same way. Never copied
-            nor modified.""",
+            transposed ``[N, L, C]`` tensor) gives a result laid out the same way. Handed to
+            sepcpp as a view, never copied; never modified.""",
     "stride_2d": """
         stride : int or pair of int, default 1
             How far the window moves along height and width: ``s`` or ``(sh, sw)``, positive.""",
@@ -1045,10 +1045,6 @@ def _conv_init(weight: Tensor, bias: Optional[Tensor]) -> None:
             torch.nn.init.uniform_(bias, -bound, bound)
 
 
-def _module_pair(v, name: str, minimum: int) -> Tuple[int, int]:
-    return _pair(v, name, minimum)
-
-
 def _module_padding(padding, one_d: bool):
     """Checked at construction, kept as given (a string in lower case)."""
     if isinstance(padding, str):
@@ -1103,9 +1099,9 @@ class _SeparableBase(torch.nn.Module):
             self.stride = (_single(stride, "stride", 1),)
             self.dilation = (_single(dilation, "dilation", 1),)
         else:
-            self.kernel_size = _module_pair(kernel_size, "kernel_size", 1)
-            self.stride = _module_pair(stride, "stride", 1)
-            self.dilation = _module_pair(dilation, "dilation", 1)
+            self.kernel_size = _pair(kernel_size, "kernel_size", 1)
+            self.stride = _pair(stride, "stride", 1)
+            self.dilation = _pair(dilation, "dilation", 1)
         self.padding = _module_padding(padding, self._one_d)
         self.depth_multiplier = _positive(depth_multiplier, "depth_multiplier")
         self.groups = _groups(groups)
@@ -1534,10 +1530,10 @@ class DepthwiseConv2d(torch.nn.Module):
         super().__init__()
         factory = {"device": device, "dtype": dtype}
         self.in_channels = _channels(in_channels, "in_channels")
-        self.kernel_size = _module_pair(kernel_size, "kernel_size", 1)
-        self.stride = _module_pair(stride, "stride", 1)
+        self.kernel_size = _pair(kernel_size, "kernel_size", 1)
+        self.stride = _pair(stride, "stride", 1)
         self.padding = _module_padding(padding, False)
-        self.dilation = _module_pair(dilation, "dilation", 1)
+        self.dilation = _pair(dilation, "dilation", 1)
         self.depth_multiplier = _positive(depth_multiplier, "depth_multiplier")
         self.activation = activation
         _api._activation(activation, "activation")

@@ -234,3 +234,27 @@ def test_modules_train_like_their_torch_equivalents():
         assert abs(losses[0] - losses[1]) <= 1e-10, losses
     torch.testing.assert_close(mine[0].pointwise_weight, pw.weight, rtol=0, atol=1e-10)
     assert copy.deepcopy(mine)(x).shape == (2, 8, 5, 5)
+
+
+def test_double_backward_is_refused_not_wrong():
+    # Gradients of gradients are not implemented: differentiating through a backward op raises
+    # (torch's error naming the op) rather than returning zeros.
+    x = torch.randn(1, 2, 5, 5, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(2, 1, 3, 3, dtype=torch.float64, requires_grad=True)
+    pw = torch.randn(3, 2, 1, 1, dtype=torch.float64, requires_grad=True)
+    for f, op in ((lambda: st.depthwise_conv2d(x, w), "depthwise_conv2d_backprop_input"),
+                  (lambda: st.separable_conv2d(x, w, pw), "separable_conv2d_backprop")):
+        g, = torch.autograd.grad(f().square().sum(), x, create_graph=True)
+        with pytest.raises(RuntimeError, match=f"sepcpp.{op}"):
+            g.sum().backward()
+
+
+def test_zero_batch_gradients():
+    w = torch.randn(2, 1, 3, 3, requires_grad=True)
+    pw = torch.randn(3, 2, 1, 1, requires_grad=True)
+    for fmt in ("contiguous", "channels_last"):
+        x = ref.in_format(torch.randn(0, 2, 5, 5), fmt).requires_grad_(True)
+        st.separable_conv2d(x, w, pw, stride=2).sum().backward()
+        st.depthwise_conv2d(x, w).sum().backward()
+        assert x.grad.shape == (0, 2, 5, 5) and not x.grad.any()
+    assert not w.grad.any() and not pw.grad.any()  # sums over no pixels
