@@ -322,3 +322,42 @@ def test_inputs_are_not_modified_by_a_failed_call():
     with pytest.raises(ValueError):
         st.separable_conv2d(x, DW, PW, padding="valid", dilation=3)
     assert torch.equal(x, before)
+
+
+def test_every_isa(isa, rng):
+    # The adapter is the same on every kernel level; each level's forward and backward agree with torch.
+    for op, fmt in (("separable", "channels_last"), ("super_separable", "contiguous"), ("depthwise", "strided"),
+                    ("conv", "channels_last")):
+        for dtype in (torch.float32, torch.float64):
+            mine, theirs, x, leaves = _case_2d(op, rng, dtype, (2, 1), 2, "same", 2, "relu6", True)
+            _compare(mine, theirs, x, leaves, fmt, dtype, f"{isa} {op} {fmt} {dtype}", rng)
+
+
+@pytest.mark.usefixtures("restore_threads")
+def test_same_bits_for_any_number_of_threads(rng):
+    x = ref.in_format(torch.tensor(rng.standard_normal((3, 8, 17, 13)), dtype=torch.float32), "channels_last")
+    dw, pw, b = _params(rng, (16, 1, 3, 3), (12, 16, 1, 1), (12,), dtype=torch.float32)
+    results = []
+    for n in (1, 2, 3):
+        sepcpp.set_num_threads(n)
+        xi = x.clone().requires_grad_(True)
+        y = st.separable_conv2d(xi, dw, pw, b, stride=2, depthwise_activation="relu")
+        grads = torch.autograd.grad(y.square().sum(), [xi, dw, pw, b])
+        results.append([y, *grads])
+    for other in results[1:]:
+        for a, b_ in zip(results[0], other):
+            assert torch.equal(a, b_)
+
+
+def test_calls_from_many_python_threads(rng):
+    # The core releases the GIL while it computes; calls from several Python threads at once each
+    # get their own right answer.
+    import concurrent.futures
+
+    xs = [torch.tensor(rng.standard_normal((2, 4, 15, 11)), dtype=torch.float64) for _ in range(8)]
+    dw, pw = torch.randn(8, 1, 3, 3, dtype=torch.float64), torch.randn(6, 8, 1, 1, dtype=torch.float64)
+    want = [ref.super_separable_conv2d(x, dw, pw, 1, stride=2) for x in xs]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda x: st.separable_conv2d(x, dw, pw, stride=2), xs * 3))
+    for i, y in enumerate(got):
+        torch.testing.assert_close(y, want[i % len(xs)], **TOL[torch.float64])
