@@ -151,7 +151,9 @@ def _shape(t: Tensor) -> tuple:
     return tuple(t.shape)
 
 
-def _tensor(t, name: str, rank: int, layout: str, dtype=None) -> Tensor:
+def _tensor(t, name: str, rank: int, layout: str, dtype=None, device=None) -> Tensor:
+    """A float32/float64 tensor of this rank on the CPU (meta: shapes only); an operand also of the
+    input's dtype and device."""
     if not isinstance(t, torch.Tensor):
         shape = getattr(t, "shape", None)
         got = f"of shape {tuple(shape)}" if shape is not None else f"{t!r:.60}"
@@ -164,6 +166,8 @@ def _tensor(t, name: str, rank: int, layout: str, dtype=None) -> Tensor:
         raise TypeError(f"{name}: dtype {t.dtype} does not match the input's dtype {dtype} (shape {_shape(t)})")
     if t.device.type not in ("cpu", "meta"):
         raise ValueError(f"{name}: is on device {t.device}; sepcpp computes on the CPU (move it with .cpu())")
+    if device is not None and t.device != device:
+        raise ValueError(f"{name}: is on device {t.device}, the input on {device}")
     if t.dim() != rank:
         raise ValueError(f"{name}: must have rank {rank} ({layout}), got rank {t.dim()} with shape {_shape(t)}")
     return t
@@ -173,9 +177,12 @@ def _int(v, name: str) -> int:
     if isinstance(v, bool):
         raise TypeError(f"{name}: expected integers, got {v!r}")
     try:
-        return operator.index(v)
+        i = operator.index(v)
     except TypeError:
         raise TypeError(f"{name}: expected integers, got {v!r}") from None
+    if not -(2**63) <= i < 2**63:  # the registered ops take int64, as the core does
+        raise ValueError(f"{name}: {i} is outside the 64-bit integer range [-2**63, 2**63 - 1]")
+    return i
 
 
 def _pair(v, name: str, minimum: int) -> Tuple[int, int]:
@@ -225,16 +232,20 @@ def _padding_1d(padding, kernel: int, dilation: int) -> Tuple[str, List[int]]:
         if mode in ("SAME", "VALID"):
             return mode, [0, 0, 0, 0]
         if mode == "CAUSAL":  # output t sees inputs t - (k-1)*d .. t
-            return "EXPLICIT", [0, 0, (kernel - 1) * dilation, 0]
+            left = (kernel - 1) * dilation
+            if left >= 2**63:
+                raise ValueError(f"dilation: causal padding of (kernel {kernel} - 1) * dilation {dilation} = {left} "
+                                 "overflows 64 bits")
+            return "EXPLICIT", [0, 0, left, 0]
         raise ValueError(f"padding: expected 'same', 'valid', 'causal' or an int, got {padding!r}")
     p = _single(padding, "padding", 0)
     return "EXPLICIT", [0, 0, p, p]
 
 
-def _bias(b, name: str, n: int, dtype) -> Optional[Tensor]:
+def _bias(b, name: str, n: int, dtype, device) -> Optional[Tensor]:
     if b is None:
         return None
-    _tensor(b, name, 1, "[channels]", dtype)
+    _tensor(b, name, 1, "[channels]", dtype, device)
     if b.shape[0] != n:
         raise ValueError(f"{name}: must have shape ({n},) to match the {n} channels it is added to, "
                          f"got shape {_shape(b)}")
@@ -244,7 +255,7 @@ def _bias(b, name: str, n: int, dtype) -> Optional[Tensor]:
 def _depthwise_weight(w, name: str, x: Tensor, rank: int) -> int:
     """Checks a depthwise weight ``[C*M, 1, kh, kw]`` (``[C*M, 1, k]``); returns M."""
     kernel = "kh, kw" if rank == 4 else "k"
-    _tensor(w, name, rank, f"[C*M, 1, {kernel}]", x.dtype)
+    _tensor(w, name, rank, f"[C*M, 1, {kernel}]", x.dtype, x.device)
     c = x.shape[1]
     if w.shape[1] != 1 or (w.shape[0] % c if c else w.shape[0]) != 0 or (c and w.shape[0] == 0):
         raise ValueError(f"{name}: must have shape [C*M, 1, {kernel}] with C = {c}, the input's channels "
@@ -261,7 +272,7 @@ def _groups(g) -> int:
 
 def _pointwise_weight(w, name: str, cm: int, groups: int, x: Tensor, rank: int) -> None:
     ones = "1, 1" if rank == 4 else "1"
-    _tensor(w, name, rank, f"[O, C*M/groups, {ones}]", x.dtype)
+    _tensor(w, name, rank, f"[O, C*M/groups, {ones}]", x.dtype, x.device)
     if any(s != 1 for s in w.shape[2:]) or w.shape[1] * groups != cm or w.shape[0] % groups != 0:
         raise ValueError(f"{name}: must have shape [O, C*M/groups, {ones}] with C*M = {cm} (the depthwise "
                          f"step's channels) and groups = {groups} dividing O; got shape {_shape(w)}")
@@ -642,7 +653,7 @@ def depthwise_conv2d(input, weight, bias=None, stride=1, padding="same", dilatio
     """
     x = _check_input(input, 4)
     _depthwise_weight(weight, "weight", x, 4)
-    b = _bias(bias, "bias", weight.shape[0], x.dtype)
+    b = _bias(bias, "bias", weight.shape[0], x.dtype, x.device)
     mode, pads = _padding_2d(padding)
     return _depthwise_op(x, weight, b, list(_pair(stride, "stride", 1)), mode, pads,
                          list(_pair(dilation, "dilation", 1)), _api._activation(activation, "activation"))
@@ -688,11 +699,11 @@ def conv2d(input, weight, bias=None, stride=1, padding="same", dilation=1, *, ac
     True
     """
     x = _check_input(input, 4)
-    _tensor(weight, "weight", 4, "[O, C, kh, kw]", x.dtype)
+    _tensor(weight, "weight", 4, "[O, C, kh, kw]", x.dtype, x.device)
     if weight.shape[1] != x.shape[1]:
         raise ValueError(f"weight: must have shape [O, C, kh, kw] with C = {x.shape[1]}, the input's channels "
                          f"(input shape {_shape(x)}); got shape {_shape(weight)}")
-    b = _bias(bias, "bias", weight.shape[0], x.dtype)
+    b = _bias(bias, "bias", weight.shape[0], x.dtype, x.device)
     mode, pads = _padding_2d(padding)
     return _conv_op(x, weight, b, list(_pair(stride, "stride", 1)), mode, pads, list(_pair(dilation, "dilation", 1)),
                     _api._activation(activation, "activation"))
@@ -703,8 +714,8 @@ def _separable(input, depthwise_weight, pointwise_weight, groups, bias, stride, 
     x = _check_input(input, 4)
     m = _depthwise_weight(depthwise_weight, "depthwise_weight", x, 4)
     _pointwise_weight(pointwise_weight, "pointwise_weight", x.shape[1] * m, groups, x, 4)
-    bd = _bias(depthwise_bias, "depthwise_bias", depthwise_weight.shape[0], x.dtype)
-    b = _bias(bias, "bias", pointwise_weight.shape[0], x.dtype)
+    bd = _bias(depthwise_bias, "depthwise_bias", depthwise_weight.shape[0], x.dtype, x.device)
+    b = _bias(bias, "bias", pointwise_weight.shape[0], x.dtype, x.device)
     mode, pads = _padding_2d(padding)
     return _separable_op(x, depthwise_weight, pointwise_weight, groups, bd, b, list(stride), mode, pads,
                          list(dilation), _api._activation(depthwise_activation, "depthwise_activation"),
@@ -869,7 +880,7 @@ def depthwise_conv1d(input, weight, bias=None, stride=1, padding="same", dilatio
     """
     x = _check_input(input, 3)
     _depthwise_weight(weight, "weight", x, 3)
-    b = _bias(bias, "bias", weight.shape[0], x.dtype)
+    b = _bias(bias, "bias", weight.shape[0], x.dtype, x.device)
     s, (mode, pads), d = _geometry_1d(stride, padding, dilation, weight.shape[2])
     return _depthwise_op(x.unsqueeze(2), weight.unsqueeze(2), b, s, mode, pads, d,
                          _api._activation(activation, "activation")).squeeze(2)
@@ -912,11 +923,11 @@ def conv1d(input, weight, bias=None, stride=1, padding="same", dilation=1, *, ac
     [[[10.0, 21.0, 32.0, 43.0]]]
     """
     x = _check_input(input, 3)
-    _tensor(weight, "weight", 3, "[O, C, k]", x.dtype)
+    _tensor(weight, "weight", 3, "[O, C, k]", x.dtype, x.device)
     if weight.shape[1] != x.shape[1]:
         raise ValueError(f"weight: must have shape [O, C, k] with C = {x.shape[1]}, the input's channels "
                          f"(input shape {_shape(x)}); got shape {_shape(weight)}")
-    b = _bias(bias, "bias", weight.shape[0], x.dtype)
+    b = _bias(bias, "bias", weight.shape[0], x.dtype, x.device)
     s, (mode, pads), d = _geometry_1d(stride, padding, dilation, weight.shape[2])
     return _conv_op(x.unsqueeze(2), weight.unsqueeze(2), b, s, mode, pads, d,
                     _api._activation(activation, "activation")).squeeze(2)
@@ -927,8 +938,8 @@ def _separable_1d(input, depthwise_weight, pointwise_weight, groups, bias, strid
     x = _check_input(input, 3)
     m = _depthwise_weight(depthwise_weight, "depthwise_weight", x, 3)
     _pointwise_weight(pointwise_weight, "pointwise_weight", x.shape[1] * m, groups, x, 3)
-    bd = _bias(depthwise_bias, "depthwise_bias", depthwise_weight.shape[0], x.dtype)
-    b = _bias(bias, "bias", pointwise_weight.shape[0], x.dtype)
+    bd = _bias(depthwise_bias, "depthwise_bias", depthwise_weight.shape[0], x.dtype, x.device)
+    b = _bias(bias, "bias", pointwise_weight.shape[0], x.dtype, x.device)
     s, (mode, pads), d = _geometry_1d(stride, padding, dilation, depthwise_weight.shape[2])
     return _separable_op(x.unsqueeze(2), depthwise_weight.unsqueeze(2), pointwise_weight.unsqueeze(2), groups, bd,
                          b, s, mode, pads, d, _api._activation(depthwise_activation, "depthwise_activation"),

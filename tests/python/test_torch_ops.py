@@ -302,6 +302,11 @@ BAD = [
      r"stride: expected an int for a 1-D op"),
     (lambda: st.conv1d(X[0], torch.ones(2, 5, 3), padding="left"), ValueError, r"padding: expected 'same', 'valid', "
      r"'causal' or an int"),
+    (lambda: st.separable_conv2d(X, DW.to("meta"), PW), ValueError, r"depthwise_weight: is on device meta, the "
+     r"input on cpu"),
+    (lambda: st.separable_conv2d(X, DW, PW, stride=2**63), ValueError, r"stride: 9223372036854775808 is outside"),
+    (lambda: st.depthwise_conv1d(X[0], torch.ones(5, 1, 3), padding="causal", dilation=2**62), ValueError,
+     r"dilation: causal padding of \(kernel 3 - 1\) \* dilation 4611686018427387904 .* overflows 64 bits"),
     (lambda: st.SeparableConv2d(3, 4, 0), ValueError, r"kernel_size: must be positive"),
     (lambda: st.SuperSeparableConv1d(3, 4, 3, 2), ValueError, r"groups: 2 must divide"),
     (lambda: st.DepthwiseConv2d(3, 3, padding="causal"), ValueError, r"padding: 'causal' applies to the 1-D"),
