@@ -24,6 +24,7 @@ computes in its channels-last layout and returns in the same layout.
     python examples/train_slicenet.py              # 300 steps
     python examples/train_slicenet.py --quick      # 50 steps, a few seconds
     python examples/train_slicenet.py --backend torch   # the same network on torch.nn.functional
+    python examples/train_slicenet.py --compile    # under torch.compile(fullgraph=True)
 """
 
 from __future__ import annotations
@@ -87,17 +88,18 @@ def batch(generator: torch.Generator, size: int, length: int, vocab: int, delay:
 
 def train(steps: int = 300, batch_size: int = 16, length: int = 64, vocab: int = 16, delay: int = 20,
           channels: int = 48, lr: float = 1e-2, seed: int = 0, backend: str = "sepcpp", log_every: int = 10,
-          quiet: bool = False) -> list:
+          quiet: bool = False, compile: bool = False) -> list:
     """Trains a fresh SliceNetStack on the delayed-copy task; returns the loss of every step."""
     torch.manual_seed(seed)
     model = SliceNetStack(vocab, channels, backend=backend)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
+    forward = torch.compile(model, fullgraph=True) if compile else model  # no graph break: sepcpp's ops are traced
     data = torch.Generator().manual_seed(seed + 1)
     losses = []
     start = time.perf_counter()
     for step in range(1, steps + 1):
         tokens, target = batch(data, batch_size, length, vocab, delay)
-        loss = F.cross_entropy(model(tokens).reshape(-1, vocab), target.reshape(-1), ignore_index=-100)
+        loss = F.cross_entropy(forward(tokens).reshape(-1, vocab), target.reshape(-1), ignore_index=-100)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -117,6 +119,8 @@ def main(argv=None):
                         help="the convolutions: sepcpp.torch (default) or torch.nn.functional, for comparison")
     parser.add_argument("--delay", type=int, default=20, help="how far back the token to copy is")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compile", action="store_true",
+                        help="run the model under torch.compile(fullgraph=True) (compiling takes a while)")
     parser.add_argument("--torch-threads", type=int, default=1,
                         help="torch's intra-op threads (default 1: sepcpp's own pool runs the convolutions, the "
                              "rest is small; 0 keeps torch's default)")
@@ -128,7 +132,7 @@ def main(argv=None):
           f"(delay {args.delay}), {args.backend} convolutions, torch threads {torch.get_num_threads()}; "
           f"guessing costs ln(16) = {math.log(16):.4f}")
     losses = train(steps=steps, delay=args.delay, seed=args.seed, backend=args.backend,
-                   log_every=10 if steps <= 100 else 25)
+                   log_every=10 if steps <= 100 else 25, compile=args.compile)
     first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
     print(f"loss {first:.4f} -> {last:.4f} (mean of the first and the last five steps)")
 

@@ -254,6 +254,13 @@ def test_import_sepcpp_does_not_import_torch():
     assert out.strip() == "False"
 
 
+def test_without_torch_the_import_says_what_to_install():
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "try:\n    import sepcpp.torch\nexcept ImportError as e:\n    print(e)")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "sepcpp.torch needs PyTorch: pip install torch"
+
+
 def test_ops_are_registered():
     for name in ("depthwise_conv2d", "conv2d", "separable_conv2d", "depthwise_conv2d_backprop_input",
                  "depthwise_conv2d_backprop_filter", "conv2d_backprop_input", "conv2d_backprop_filter",
