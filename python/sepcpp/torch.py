@@ -834,6 +834,13 @@ def super_separable_conv2d(input, depthwise_weight, pointwise_weight, groups, bi
 # 1-D: views of height 1 over the 2-D ops ([N, C, L] -> [N, C, 1, L]; autograd sees the views).
 
 
+def _as_1d(e: ValueError, op: str, x: Tensor, weights) -> ValueError:
+    """The 2-D op's message, with the shapes the caller of the 1-D op gave."""
+    given = ", ".join(f"{n} shape {_shape(w)}" for n, w in weights)
+    return ValueError(f"{e} [called as sepcpp.torch.{op}: input shape {_shape(x)} (N, C, L), {given}; run as "
+                      "the 2-D op with height 1]")
+
+
 def _geometry_1d(stride, padding, dilation, kernel):
     s = _single(stride, "stride", 1)
     d = _single(dilation, "dilation", 1)
@@ -882,8 +889,11 @@ def depthwise_conv1d(input, weight, bias=None, stride=1, padding="same", dilatio
     _depthwise_weight(weight, "weight", x, 3)
     b = _bias(bias, "bias", weight.shape[0], x.dtype, x.device)
     s, (mode, pads), d = _geometry_1d(stride, padding, dilation, weight.shape[2])
-    return _depthwise_op(x.unsqueeze(2), weight.unsqueeze(2), b, s, mode, pads, d,
-                         _api._activation(activation, "activation")).squeeze(2)
+    act = _api._activation(activation, "activation")
+    try:
+        return _depthwise_op(x.unsqueeze(2), weight.unsqueeze(2), b, s, mode, pads, d, act).squeeze(2)
+    except ValueError as e:
+        raise _as_1d(e, "depthwise_conv1d", x, [("weight", weight)]) from None
 
 
 @_doc(**_TORCH_DOC)
@@ -929,21 +939,28 @@ def conv1d(input, weight, bias=None, stride=1, padding="same", dilation=1, *, ac
                          f"(input shape {_shape(x)}); got shape {_shape(weight)}")
     b = _bias(bias, "bias", weight.shape[0], x.dtype, x.device)
     s, (mode, pads), d = _geometry_1d(stride, padding, dilation, weight.shape[2])
-    return _conv_op(x.unsqueeze(2), weight.unsqueeze(2), b, s, mode, pads, d,
-                    _api._activation(activation, "activation")).squeeze(2)
+    act = _api._activation(activation, "activation")
+    try:
+        return _conv_op(x.unsqueeze(2), weight.unsqueeze(2), b, s, mode, pads, d, act).squeeze(2)
+    except ValueError as e:
+        raise _as_1d(e, "conv1d", x, [("weight", weight)]) from None
 
 
 def _separable_1d(input, depthwise_weight, pointwise_weight, groups, bias, stride, padding, dilation,
-                  depthwise_bias, depthwise_activation, activation):
+                  depthwise_bias, depthwise_activation, activation, op="separable_conv1d"):
     x = _check_input(input, 3)
     m = _depthwise_weight(depthwise_weight, "depthwise_weight", x, 3)
     _pointwise_weight(pointwise_weight, "pointwise_weight", x.shape[1] * m, groups, x, 3)
     bd = _bias(depthwise_bias, "depthwise_bias", depthwise_weight.shape[0], x.dtype, x.device)
     b = _bias(bias, "bias", pointwise_weight.shape[0], x.dtype, x.device)
     s, (mode, pads), d = _geometry_1d(stride, padding, dilation, depthwise_weight.shape[2])
-    return _separable_op(x.unsqueeze(2), depthwise_weight.unsqueeze(2), pointwise_weight.unsqueeze(2), groups, bd,
-                         b, s, mode, pads, d, _api._activation(depthwise_activation, "depthwise_activation"),
-                         _api._activation(activation, "activation")).squeeze(2)
+    acts = (_api._activation(depthwise_activation, "depthwise_activation"), _api._activation(activation, "activation"))
+    try:
+        return _separable_op(x.unsqueeze(2), depthwise_weight.unsqueeze(2), pointwise_weight.unsqueeze(2), groups,
+                             bd, b, s, mode, pads, d, *acts).squeeze(2)
+    except ValueError as e:
+        raise _as_1d(e, op, x, [("depthwise_weight", depthwise_weight),
+                                ("pointwise_weight", pointwise_weight)]) from None
 
 
 @_doc(**_TORCH_DOC)
@@ -1038,7 +1055,7 @@ def super_separable_conv1d(input, depthwise_weight, pointwise_weight, groups, bi
     True
     """
     return _separable_1d(input, depthwise_weight, pointwise_weight, _groups(groups), bias, stride, padding,
-                         dilation, depthwise_bias, depthwise_activation, activation)
+                         dilation, depthwise_bias, depthwise_activation, activation, "super_separable_conv1d")
 
 
 # --------------------------------------------------------------------------------------------
@@ -1377,7 +1394,8 @@ class SeparableConv1d(_SeparableBase):
         """
         _module_input(input, self.depthwise_weight)
         return _separable_1d(input, self.depthwise_weight, self.pointwise_weight, 1, self.bias, self.stride,
-                             self.padding, self.dilation, None, self.depthwise_activation, self.activation)
+                             self.padding, self.dilation, None, self.depthwise_activation, self.activation,
+                             "SeparableConv1d")
 
 
 @_doc(raises=_MODULE_RAISES)
@@ -1482,7 +1500,7 @@ class SuperSeparableConv1d(_SeparableBase):
         _module_input(input, self.depthwise_weight)
         return _separable_1d(input, self.depthwise_weight, self.pointwise_weight, self.groups, self.bias,
                              self.stride, self.padding, self.dilation, None, self.depthwise_activation,
-                             self.activation)
+                             self.activation, "SuperSeparableConv1d")
 
 
 @_doc(raises=_MODULE_RAISES)

@@ -314,6 +314,9 @@ BAD = [
     (lambda: st.separable_conv2d(X, DW, PW, stride=2**63), ValueError, r"stride: 9223372036854775808 is outside"),
     (lambda: st.depthwise_conv1d(X[0], torch.ones(5, 1, 3), padding="causal", dilation=2**62), ValueError,
      r"dilation: causal padding of \(kernel 3 - 1\) \* dilation 4611686018427387904 .* overflows 64 bits"),
+    (lambda: st.super_separable_conv1d(X[0], torch.ones(5, 1, 7), torch.ones(2, 5, 1), 1, padding="valid"),
+     ValueError, r"larger than the input width 5 .*\[called as sepcpp.torch.super_separable_conv1d: input shape "
+     r"\(3, 5, 5\) \(N, C, L\), depthwise_weight shape \(5, 1, 7\)"),
     (lambda: st.SeparableConv2d(3, 4, 0), ValueError, r"kernel_size: must be positive"),
     (lambda: st.SuperSeparableConv1d(3, 4, 3, 2), ValueError, r"groups: 2 must divide"),
     (lambda: st.DepthwiseConv2d(3, 3, padding="causal"), ValueError, r"padding: 'causal' applies to the 1-D"),
