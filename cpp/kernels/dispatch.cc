@@ -26,6 +26,7 @@ bool cpu_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_support
 #endif
 #if defined(SEPCPP_HAVE_AVX512)
 bool cpu_avx512() { return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+bool cpu_avx512_bf16() { return cpu_avx512() && __builtin_cpu_supports("avx512bf16"); }
 #endif
 
 // Ordered from the most portable to the fastest.
@@ -37,6 +38,7 @@ const std::vector<Level>& levels() {
 #endif
 #if defined(SEPCPP_HAVE_AVX512)
       {"avx512", &fill_avx512, &cpu_avx512},
+      {"avx512_bf16", &fill_avx512_bf16, &cpu_avx512_bf16},
 #endif
   };
   return all;
