@@ -41,7 +41,7 @@ void run_pointwise(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, 
         a = block.data();
       }
       k.gemm(static_cast<size_t>(rows), static_cast<size_t>(cols), static_cast<size_t>(C), a,
-             static_cast<size_t>(C), L.gemm.data.data() + (c0 / nr) * (C + 1) * nr, out + r0 * O + c0,
+             static_cast<size_t>(C), L.gemm.data.data() + (c0 / nr) * kernels::gemm_panel_size(static_cast<size_t>(C), k.gemm_nr, k.gemm_kstep), out + r0 * O + c0,
              static_cast<size_t>(O), act);
     }
   });
@@ -49,6 +49,8 @@ void run_pointwise(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, 
 
 template void run_pointwise<float>(const ConvLayer<float>::Impl&, const ConvGeometry&, const InputRows<float>&, float*);
 template void run_pointwise<double>(const ConvLayer<double>::Impl&, const ConvGeometry&, const InputRows<double>&, double*);
+template void run_pointwise<bfloat16>(const ConvLayer<bfloat16>::Impl&, const ConvGeometry&, const InputRows<bfloat16>&,
+                                 bfloat16*);
 
 }  // namespace detail
 }  // namespace sepcpp

@@ -9,6 +9,7 @@ shapes comes from one place.
 from __future__ import annotations
 
 import operator
+import sys
 import textwrap
 from typing import Any, Optional, Sequence, Tuple, Union
 
@@ -30,6 +31,22 @@ __all__ = [
 
 IntOrSeq = Union[int, Sequence[int]]
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _bfloat16() -> Optional[np.dtype]:
+    """ml_dtypes.bfloat16's dtype, or None while ml_dtypes is not imported: an array can have that
+    dtype only once it is, so sepcpp never imports ml_dtypes itself (nor needs it installed)."""
+    m = sys.modules.get("ml_dtypes")
+    return None if m is None else np.dtype(m.bfloat16)
+
+
+def _forward_dtype(dtype: np.dtype) -> bool:
+    """The dtypes of the forward ops and layers: float32, float64 and bfloat16 (compared by value,
+    so that dtypes that went through pickle match; ``dtype == None`` would compare with float64)."""
+    if dtype in _FLOATS:
+        return True
+    bf16 = _bfloat16()
+    return bf16 is not None and dtype == bf16
 _ACTIVATIONS = (None, "relu", "relu6")
 
 
@@ -205,10 +222,10 @@ def _to_array(x: Any, name: str) -> np.ndarray:
 
 def _input_array(x: Any) -> np.ndarray:
     a = x if type(x) is np.ndarray else _to_array(x, "input")
-    if a.dtype not in _FLOATS:
+    if not _forward_dtype(a.dtype):
         raise TypeError(
-            f"input: dtype {a.dtype} is not supported; sepcpp computes in float32 or float64 "
-            f"(input shape {a.shape})"
+            f"input: dtype {a.dtype} is not supported; sepcpp takes float32, float64 or bfloat16 "
+            f"(ml_dtypes.bfloat16) (input shape {a.shape})"
         )
     return a
 

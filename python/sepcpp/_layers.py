@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _core
 from ._api import (
-    _FLOATS,
+    _forward_dtype,
     _activation,
     _check_out,
     _check_rank,
@@ -52,8 +52,9 @@ _LAYER_ATTRIBUTES = """
 
 def _filter_dtype(f: Any, name: str) -> np.dtype:
     a = _to_array(f, name)
-    if a.dtype not in _FLOATS:
-        raise TypeError(f"{name}: dtype {a.dtype} is not supported; sepcpp computes in float32 or float64")
+    if not _forward_dtype(a.dtype):
+        raise TypeError(f"{name}: dtype {a.dtype} is not supported; sepcpp takes float32, float64 or bfloat16 "
+                        "(ml_dtypes.bfloat16)")
     return a.dtype
 
 
@@ -89,7 +90,7 @@ class _Layer:
         self._arrays = tuple(None if a is None else _frozen_copy(a) for a in arrays)
 
     def _make(self, dtype, arrays, params):
-        cls = _core.LayerF32 if dtype == np.float32 else _core.LayerF64
+        cls = {"float32": _core.LayerF32, "float64": _core.LayerF64, "bfloat16": _core.LayerBF16}[np.dtype(dtype).name]
         self._impl = cls(self._op, *arrays, *params)
         self._params = params
         self.dtype = np.dtype(dtype)
@@ -99,11 +100,12 @@ class _Layer:
     # loaded: so they can be sent to worker processes (multiprocessing, joblib, dask, Ray). The
     # packed form is the same bytes for the same weights, so results are identical bit for bit.
     def __getstate__(self) -> dict:
+        # (A bfloat16 dtype has no string NumPy can read back; the filter array carries it.)
         return {"dtype": self.dtype.str, "arrays": self._arrays, "params": self._params}
 
     def __setstate__(self, state: dict) -> None:
         arrays = tuple(None if a is None else np.asarray(a) for a in state["arrays"])
-        self._make(np.dtype(state["dtype"]), arrays, tuple(state["params"]))
+        self._make(arrays[0].dtype, arrays, tuple(state["params"]))
         for a in arrays:
             if a is not None:
                 a.flags.writeable = False  # fresh from pickle or deepcopy, or already read-only (copy)
