@@ -62,10 +62,17 @@ void gemm_pack_dp(size_t k, size_t cols, const bfloat16* b, size_t b_row_stride,
   }
 }
 
-inline __m512bh pair_of(const uint16_t* a, size_t kk, bool single) {
-  uint32_t pair = a[kk];
-  if (!single) std::memcpy(&pair, a + kk, sizeof pair);  // little-endian: a[kk] low, a[kk + 1] high
+// Rows kk and kk + 1 of A's row `a` in every 32-bit lane (little-endian: row kk in the low half,
+// the half VDPBF16PS pairs with the packed panel's [2j]).
+inline __m512bh pair_of(const uint16_t* a, size_t kk) {
+  uint32_t pair;
+  std::memcpy(&pair, a + kk, sizeof pair);
   return (__m512bh)_mm512_set1_epi32(static_cast<int>(pair));
+}
+// An odd k's last row, its pair's other half zero (never a value past the row: it could be NaN,
+// and 0 x NaN is NaN).
+inline __m512bh single_of(const uint16_t* a, size_t kk) {
+  return (__m512bh)_mm512_set1_epi32(static_cast<int>(a[kk]));
 }
 
 // One MR x NV-vector tile over the whole of k (accumulators never leave the registers, so each
@@ -83,16 +90,18 @@ inline void gemm_tile_dp(size_t mr, size_t nc, size_t k, const bfloat16* a, size
     for (size_t r = 0; r < MR; ++r) acc[r][v] = b;
   }
   const bfloat16* bp = panel + kKstep * kNr;
-  for (size_t kk = 0; kk < k; kk += kKstep) {
-    const bool single = kk + 1 == k;  // an odd k's last row: its pair's other half is zero
+  auto step = [&](size_t kk, bool single) {
     __m512bh bv[NV];
     for (size_t v = 0; v < NV; ++v) bv[v] = (__m512bh)_mm512_loadu_si512(bp + v * kKstep * kLanes);
     bp += kKstep * kNr;
     for (size_t r = 0; r < MR; ++r) {
-      const __m512bh av = pair_of(ar[r], kk, single);
+      const __m512bh av = single ? single_of(ar[r], kk) : pair_of(ar[r], kk);
       for (size_t v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], av, bv[v]);
     }
-  }
+  };
+  size_t kk = 0;
+  for (; kk + kKstep <= k; kk += kKstep) step(kk, false);
+  if (kk < k) step(kk, true);
   if (act.clamp) {
     const __m512 lo = _mm512_set1_ps(static_cast<float>(act.lo)), hi = _mm512_set1_ps(static_cast<float>(act.hi));
     for (size_t r = 0; r < MR; ++r)

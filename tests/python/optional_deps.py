@@ -36,6 +36,7 @@ DEPENDENCIES = {
     "cython": "Cython",
     "dask": "dask.array",
     "distributed": "distributed",
+    "ml_dtypes": "ml_dtypes",
 }
 
 
@@ -68,7 +69,7 @@ def missing_dependencies() -> list:
 
 def cpu_isas() -> list:
     """The ISA levels this CPU has, by sepcpp's rules (avx2 needs AVX2 and FMA; avx512 needs
-    AVX-512F besides), from the kernel's /proc/cpuinfo, independently of sepcpp's own detection."""
+    AVX-512F besides; avx512_bf16 needs AVX512_BF16 besides), from the kernel's /proc/cpuinfo, independently of sepcpp's own detection."""
     flags = set()
     try:
         with open("/proc/cpuinfo") as f:
@@ -85,4 +86,6 @@ def cpu_isas() -> list:
         isas.append("avx2")
         if "avx512f" in flags:
             isas.append("avx512")
+            if "avx512_bf16" in flags:
+                isas.append("avx512_bf16")
     return isas
