@@ -104,6 +104,7 @@ void fill_scalar(KernelTable& table);
 void fill_avx2(KernelTable& table);
 void fill_avx512(KernelTable& table);
 void fill_avx512_bf16(KernelTable& table);  // avx512's kernels, with VDPBF16PS for the bfloat16 GEMM
+void fill_amx_bf16(KernelTable& table);     // avx512_bf16's, with AMX tiles for the bfloat16 GEMM
 
 // The table in use (resolved on first call).
 const KernelTable& active();
