@@ -144,11 +144,15 @@ inline void interior_columns(const ConvGeometry& g, int64_t* lo, int64_t* hi) {
 // finite filters keep the fast paths). sepcpp follows TensorFlow (2.21, CPU, default build) per op
 // and dtype: its float32 kernels (oneDNN) leave padded taps out, except depthwise_conv2d and
 // separable_conv2d at a dilation above 1, which pad the input with zeros (space_to_batch) and
-// multiply them; its float64 kernels (Eigen) multiply the padding in every op.
+// multiply them; its float64 kernels (Eigen) multiply the padding in every op; its bfloat16 kernels
+// leave padded taps out in the depthwise step at dilation 1 only (conv2d, hence pointwise, multiplies
+// the padding).
 template <class T>
 bool leave_out_padded_taps(bool nonfinite, bool depthwise_step, const ConvGeometry& g) {
-  if (!nonfinite || !std::is_same<T, float>::value) return false;
-  return !depthwise_step || (g.h.dilation == 1 && g.w.dilation == 1);
+  if (!nonfinite || std::is_same<T, double>::value) return false;
+  const bool undilated = g.h.dilation == 1 && g.w.dilation == 1;
+  if (std::is_same<T, bfloat16>::value) return depthwise_step && undilated;
+  return !depthwise_step || undilated;
 }
 
 // Depthwise for the flat output pixels [p0, p0+count) (p = (n*OH + oh)*OW + ow), result in

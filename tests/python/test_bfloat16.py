@@ -266,3 +266,29 @@ def test_sepcpp_neither_imports_nor_needs_ml_dtypes():
     r = subprocess.run([sys.executable, "-c", "import sepcpp, sys; print('ml_dtypes' in sys.modules)"],
                        capture_output=True, text=True, timeout=120)
     assert r.stdout.strip() == "False", r.stderr
+
+
+@pytest.mark.parametrize("op", ["depthwise", "depthwise_dilated", "separable", "conv"])
+def test_infinite_weight_over_the_padding_like_tensorflow(op, isa):
+    # TensorFlow 2.21's bfloat16 kernels leave padded taps out in the depthwise step at dilation 1
+    # (no 0 x Inf = NaN at the border) and multiply the padding in conv2d and at a dilation above 1.
+    x = np.ones((1, 7, 7, 2), BF16)
+    dw = np.ones((3, 3, 2, 1), BF16)
+    dw[0, 0, 0, 0] = np.inf
+    pw = np.ones((1, 1, 2, 3), BF16)
+    w = np.ones((3, 3, 2, 3), BF16)
+    w[0, 0, 0, 0] = np.inf
+    d = 2 if op == "depthwise_dilated" else 1
+    if op.startswith("depthwise"):
+        got = sepcpp.depthwise_conv2d(x, dw, 1, "SAME", dilations=d)
+        want = tf.nn.depthwise_conv2d(x, dw, [1, 1, 1, 1], "SAME", dilations=[d, d])
+    elif op == "separable":
+        got = sepcpp.separable_conv2d(x, dw, pw, 1, "SAME")
+        want = tf.nn.separable_conv2d(x, dw, pw, [1, 1, 1, 1], "SAME")
+    else:
+        got = sepcpp.conv2d(x, w, 1, "SAME")
+        want = tf.nn.conv2d(x, w, 1, "SAME")
+    want = want.numpy()
+    assert want.dtype == BF16
+    np.testing.assert_array_equal(np.isnan(got.astype(F32)), np.isnan(want.astype(F32)))
+    np.testing.assert_array_equal(got.view(np.uint16), want.view(np.uint16))
