@@ -84,7 +84,8 @@ def _raises(type_extra: str = "", value_extra: str = "") -> str:
     value_extra = f"\n        {value_extra}" if value_extra else ""
     return f"""
     TypeError
-        If ``input`` is not float32 or float64 or cannot be turned into a NumPy array; if a filter
+        If ``input`` is not float32, float64 or bfloat16 (``ml_dtypes.bfloat16``) or cannot be
+        turned into a NumPy array; if a filter
         or bias has another dtype than ``input`` (plain lists and numbers are converted), or a
         filter is None; if ``out`` is not a NumPy array or has another dtype; if a stride,
         dilation or padding is not an integer (a float, a bool).{type_extra}
@@ -104,13 +105,14 @@ def _raises(type_extra: str = "", value_extra: str = "") -> str:
 _DOC = {
     "input_2d": """
         input : array_like, shape [N, H, W, C] (NHWC) or [N, C, H, W] (NCHW)
-            float32 or float64: a NumPy array, or any object with ``__dlpack__`` (a torch tensor,
-            without a copy) or ``__array__``; any strides (a transposed view, a slice, a
+            float32, float64 or bfloat16 (``ml_dtypes.bfloat16``; float32 accumulation, one rounding
+            per result): a NumPy array, or any object with ``__dlpack__`` (a torch tensor, without
+            a copy) or ``__array__``; any strides (a transposed view, a slice, a
             broadcast). Never modified.""",
     "input_1d": """
         input : array_like, shape [N, W, C] (NWC) or [N, C, W] (NCW)
-            float32 or float64: a NumPy array, or any object with ``__dlpack__`` (a torch tensor,
-            without a copy) or ``__array__``. Never modified.""",
+            float32, float64 or bfloat16 (``ml_dtypes.bfloat16``): a NumPy array, or any object
+            with ``__dlpack__`` (a torch tensor, without a copy) or ``__array__``. Never modified.""",
     "strides_2d": """
         strides : int or sequence of int
             How far the window moves along height and width: ``s`` (both), ``(sh, sw)``, or

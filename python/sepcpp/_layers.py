@@ -31,7 +31,7 @@ __all__ = ["Conv2D", "DepthwiseConv2D", "PointwiseConv2D", "SeparableConv2D"]
 
 _LAYER_RAISES = """
     TypeError
-        If the filter is not float32 or float64 (or cannot be turned into a NumPy array), or
+        If the filter is not float32, float64 or bfloat16 (or cannot be turned into a NumPy array), or
         is None; if a bias has another dtype than the filter; if a stride, dilation, padding or
         ``groups`` is not an integer (a float, a bool).
     ValueError
@@ -45,7 +45,7 @@ _LAYER_RAISES = """
 
 _LAYER_ATTRIBUTES = """
     dtype : numpy.dtype
-        The filters' dtype (float32 or float64); inputs must have it.
+        The filters' dtype (float32, float64 or ``ml_dtypes.bfloat16``); inputs must have it.
     data_format : str
         ``"NHWC"`` or ``"NCHW"``, the layout of the inputs and results."""
 
@@ -211,8 +211,8 @@ class DepthwiseConv2D(_Layer):
     Parameters
     ----------
     filter : array_like, shape [kh, kw, C, M]
-        The kernels (see ``depthwise_conv2d``); float32 or float64, which becomes the layer's
-        dtype.
+        The kernels (see ``depthwise_conv2d``); float32, float64 or bfloat16, which becomes
+        the layer's dtype.
     {strides_2d}
     {padding_2d}
     {data_format_2d}
@@ -266,7 +266,7 @@ class PointwiseConv2D(_Layer):
     Parameters
     ----------
     filter : array_like, shape [1, 1, C, O]
-        The weights; float32 or float64, which becomes the layer's dtype.
+        The weights; float32, float64 or bfloat16, which becomes the layer's dtype.
     {data_format_2d}
     bias : array_like, shape [O], optional
         Added to output channel ``o``'s values, before ``activation``. The filter's dtype.
@@ -317,8 +317,8 @@ class SeparableConv2D(_Layer):
     Parameters
     ----------
     depthwise_filter : array_like, shape [kh, kw, C, M]
-        The depthwise kernels (see ``depthwise_conv2d``); float32 or float64, which becomes the
-        layer's dtype.
+        The depthwise kernels (see ``depthwise_conv2d``); float32, float64 or bfloat16, which
+        becomes the layer's dtype.
     pointwise_filter : array_like, shape [1, 1, C*M/groups, O]
         The pointwise weights (``[1, 1, C*M, O]`` for ``groups=1``); see
         ``super_separable_conv2d`` for the groups.
@@ -386,7 +386,7 @@ class Conv2D(_Layer):
     Parameters
     ----------
     filters : array_like, shape [kh, kw, C, O]
-        The kernels; float32 or float64, which becomes the layer's dtype.
+        The kernels; float32, float64 or bfloat16, which becomes the layer's dtype.
     {strides_2d}
     {padding_2d}
     {data_format_2d}
