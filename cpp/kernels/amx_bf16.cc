@@ -146,8 +146,12 @@ void gemm_amx(size_t rows, size_t cols, size_t k, const bfloat16* a, size_t a_ro
   // in the last block are zero too; their C rows are computed and not stored.
   thread_local std::vector<bfloat16> buf;
   const size_t padded_rows = (rows + kMr - 1) / kMr * kMr;
-  buf.assign(padded_rows * kp, bfloat16());
-  for (size_t r = 0; r < rows; ++r) std::memcpy(buf.data() + r * kp, a + r * a_row_stride, k * sizeof(bfloat16));
+  if (buf.size() < padded_rows * kp) buf.resize(padded_rows * kp);
+  for (size_t r = 0; r < rows; ++r) {
+    std::memcpy(buf.data() + r * kp, a + r * a_row_stride, k * sizeof(bfloat16));
+    std::memset(static_cast<void*>(buf.data() + r * kp + k), 0, (kp - k) * sizeof(bfloat16));
+  }
+  std::memset(static_cast<void*>(buf.data() + rows * kp), 0, (padded_rows - rows) * kp * sizeof(bfloat16));
   configure_tiles();
   // Panels outer, row blocks inner: a panel (k x 32 values) is read from memory once and then from
   // L2 by every row block; A (the caller's row block, a few hundred rows at most) stays in L2.
