@@ -94,22 +94,34 @@ void store_tile(const float* acc, size_t mr, size_t nc, bfloat16* c, size_t c_ro
   }
 }
 
-// One block of up to 32 rows x one panel of up to 32 columns, over all of k. `a` is the block's
-// rows, zero-padded to 32 (or 16) rows of kp elements (row stride a_stride elements). The tile
-// numbers are immediates, hence the four shapes as template arguments.
+// The partial sums of one block (32 x 32 floats, row-major) between k-blocks; a C tile (tr, tc) of
+// it starts at tr * 16 * 32 + tc * 16 with a row stride of 128 bytes.
+constexpr long kPartStride = kNr * sizeof(float);
+
+// One block of up to 32 rows x one panel of up to 32 columns over the k-block [k0, k0 + kc). `a`
+// points at the block's rows (zero-padded to whole tiles of rows and to kp columns; row stride
+// a_stride elements) at column k0, `bp` at the panel's pair row k0 / 2. The first k-block starts
+// from the bias (row stride 0: the same 16 floats in every row, so that per element the sum is
+// bias + products, as on the other levels), later ones from the partial sums in `part`; the last
+// rounds into C, the others store the partial sums (float32: exactly). The tile numbers are
+// immediates, hence the four shapes as template arguments.
 template <bool kTwoRows, bool kTwoCols>
-void block_amx(size_t mr, size_t nc, size_t kp, const bfloat16* a, size_t a_stride, const bfloat16* panel,
-               bfloat16* c, size_t c_row_stride, const Activation<bfloat16>& act) {
-  // Each C tile starts from the bias (row stride 0: the same 16 floats in every row), so that per
-  // element the sum is bias + products, as on the other levels.
-  const float* bias = reinterpret_cast<const float*>(panel);
-  _tile_loadd(0, bias, 0);
-  if (kTwoCols) _tile_loadd(1, bias + kTile, 0);
-  if (kTwoRows) _tile_loadd(2, bias, 0);
-  if (kTwoRows && kTwoCols) _tile_loadd(3, bias + kTile, 0);
-  const bfloat16* bp = panel + kKstep * kNr;
+void block_amx(size_t mr, size_t nc, size_t kc, const bfloat16* a, size_t a_stride, const bfloat16* bp,
+               const float* bias, float* part, bool first, bool last, bfloat16* c, size_t c_row_stride,
+               const Activation<bfloat16>& act) {
+  if (first) {
+    _tile_loadd(0, bias, 0);
+    if (kTwoCols) _tile_loadd(1, bias + kTile, 0);
+    if (kTwoRows) _tile_loadd(2, bias, 0);
+    if (kTwoRows && kTwoCols) _tile_loadd(3, bias + kTile, 0);
+  } else {
+    _tile_loadd(0, part, kPartStride);
+    if (kTwoCols) _tile_loadd(1, part + kTile, kPartStride);
+    if (kTwoRows) _tile_loadd(2, part + kTile * kNr, kPartStride);
+    if (kTwoRows && kTwoCols) _tile_loadd(3, part + kTile * kNr + kTile, kPartStride);
+  }
   const long a_bytes = static_cast<long>(a_stride * sizeof(bfloat16)), b_bytes = kPairRow * sizeof(bfloat16);
-  for (size_t k0 = 0; k0 < kp; k0 += kKstep, bp += (kKstep / 2) * kPairRow) {
+  for (size_t k0 = 0; k0 < kc; k0 += kKstep, bp += (kKstep / 2) * kPairRow) {
     _tile_loadd(4, a + k0, a_bytes);
     if (kTwoRows) _tile_loadd(5, a + kTile * a_stride + k0, a_bytes);
     _tile_loadd(6, bp, b_bytes);
@@ -118,6 +130,13 @@ void block_amx(size_t mr, size_t nc, size_t kp, const bfloat16* a, size_t a_stri
     if (kTwoCols) _tile_dpbf16ps(1, 4, 7);
     if (kTwoRows) _tile_dpbf16ps(2, 5, 6);
     if (kTwoRows && kTwoCols) _tile_dpbf16ps(3, 5, 7);
+  }
+  if (!last) {
+    _tile_stored(0, part, kPartStride);
+    if (kTwoCols) _tile_stored(1, part + kTile, kPartStride);
+    if (kTwoRows) _tile_stored(2, part + kTile * kNr, kPartStride);
+    if (kTwoRows && kTwoCols) _tile_stored(3, part + kTile * kNr + kTile, kPartStride);
+    return;
   }
   alignas(64) float acc[kTile * kTile];
   const size_t mr0 = std::min(mr, kTile), nc0 = std::min(nc, kTile);
@@ -137,38 +156,63 @@ void block_amx(size_t mr, size_t nc, size_t kp, const bfloat16* a, size_t a_stri
   }
 }
 
+// k per k-block: a panel's block (256 x 32 values, 16 KiB) stays in L1 while the row blocks stream
+// past it, and a row block's (32 x 256, 16 KiB) beside it.
+constexpr size_t kKc = 256;
+
 void gemm_amx(size_t rows, size_t cols, size_t k, const bfloat16* a, size_t a_row_stride, const bfloat16* packed_b,
               bfloat16* c, size_t c_row_stride, const Activation<bfloat16>& act) {
   const size_t kp = (k + kKstep - 1) / kKstep * kKstep;
   // A tile rows must hold kp values each, zero past k (never a value past A's row, which could be
   // NaN: 0 x NaN is NaN), and a block must have whole tiles of rows: A is copied, zero-padded, into
-  // a per-thread buffer (rows x k values against rows x k x cols multiply-adds). Rows past `rows`
-  // in the last block are zero too; their C rows are computed and not stored.
+  // a per-thread buffer (rows x k values against rows x k x cols multiply-adds), k-block by k-block
+  // ([k-block][row][kc]): a row block's k-block is then 16 KiB in a row, where the rows of A, a
+  // power of two apart, would fall into a few L1 sets and evict each other. Rows past `rows` in
+  // the last block are zero too; their C rows are computed and not stored.
   thread_local std::vector<bfloat16> buf;
+  thread_local std::vector<float> parts;
   const size_t padded_rows = (rows + kMr - 1) / kMr * kMr;
   if (buf.size() < padded_rows * kp) buf.resize(padded_rows * kp);
-  for (size_t r = 0; r < rows; ++r) {
-    std::memcpy(buf.data() + r * kp, a + r * a_row_stride, k * sizeof(bfloat16));
-    std::memset(static_cast<void*>(buf.data() + r * kp + k), 0, (kp - k) * sizeof(bfloat16));
-  }
-  std::memset(static_cast<void*>(buf.data() + rows * kp), 0, (padded_rows - rows) * kp * sizeof(bfloat16));
-  configure_tiles();
-  // Panels outer, row blocks inner: a panel (k x 32 values) is read from memory once and then from
-  // L2 by every row block; A (the caller's row block, a few hundred rows at most) stays in L2.
-  for (size_t j0 = 0; j0 < cols; j0 += kNr) {
-    const size_t nc = std::min(kNr, cols - j0);
-    const bfloat16* panel = packed_b + (j0 / kNr) * gemm_panel_size(k, kNr, kKstep);
-    const bool two_cols = nc > kTile;
-    for (size_t i0 = 0; i0 < rows; i0 += kMr) {
-      const size_t mr = std::min(kMr, rows - i0);
-      const bfloat16* ai = buf.data() + i0 * kp;
-      bfloat16* cij = c + i0 * c_row_stride + j0;
-      const bool two_rows = mr > kTile;
-      if (two_rows && two_cols) block_amx<true, true>(mr, nc, kp, ai, kp, panel, cij, c_row_stride, act);
-      else if (two_rows) block_amx<true, false>(mr, nc, kp, ai, kp, panel, cij, c_row_stride, act);
-      else if (two_cols) block_amx<false, true>(mr, nc, kp, ai, kp, panel, cij, c_row_stride, act);
-      else block_amx<false, false>(mr, nc, kp, ai, kp, panel, cij, c_row_stride, act);
+  for (size_t k0 = 0; k0 < kp; k0 += kKc) {
+    const size_t kc = std::min(kKc, kp - k0), kv = k0 < k ? std::min(kc, k - k0) : 0;  // values in A
+    bfloat16* dst = buf.data() + k0 * padded_rows;
+    for (size_t r = 0; r < rows; ++r) {
+      if (kv) std::memcpy(dst + r * kc, a + r * a_row_stride + k0, kv * sizeof(bfloat16));
+      std::memset(static_cast<void*>(dst + r * kc + kv), 0, (kc - kv) * sizeof(bfloat16));
     }
+    std::memset(static_cast<void*>(dst + rows * kc), 0, (padded_rows - rows) * kc * sizeof(bfloat16));
+  }
+  const size_t panels = (cols + kNr - 1) / kNr, blocks = padded_rows / kMr;
+  if (kp > kKc && parts.size() < panels * blocks * kMr * kNr) parts.resize(panels * blocks * kMr * kNr);
+  configure_tiles();
+  // k-blocks outer; then panels, then row blocks: a panel's k-block is read from memory once and
+  // then from L1 by every row block.
+  for (size_t k0 = 0; k0 < kp || k0 == 0; k0 += kKc) {
+    const size_t kc = std::min(kKc, kp - k0);
+    const bool first = k0 == 0, last = k0 + kc >= kp;
+    for (size_t j0 = 0; j0 < cols; j0 += kNr) {
+      const size_t nc = std::min(kNr, cols - j0);
+      const bfloat16* panel = packed_b + (j0 / kNr) * gemm_panel_size(k, kNr, kKstep);
+      const float* bias = reinterpret_cast<const float*>(panel);
+      const bfloat16* bp = panel + kKstep * kNr + (k0 / 2) * kPairRow;
+      const bool two_cols = nc > kTile;
+      for (size_t i0 = 0; i0 < rows; i0 += kMr) {
+        const size_t mr = std::min(kMr, rows - i0);
+        const bfloat16* ai = buf.data() + k0 * padded_rows + i0 * kc;
+        float* part = parts.empty() ? nullptr : parts.data() + ((j0 / kNr) * blocks + i0 / kMr) * kMr * kNr;
+        bfloat16* cij = c + i0 * c_row_stride + j0;
+        const bool two_rows = mr > kTile;
+        if (two_rows && two_cols)
+          block_amx<true, true>(mr, nc, kc, ai, kc, bp, bias, part, first, last, cij, c_row_stride, act);
+        else if (two_rows)
+          block_amx<true, false>(mr, nc, kc, ai, kc, bp, bias, part, first, last, cij, c_row_stride, act);
+        else if (two_cols)
+          block_amx<false, true>(mr, nc, kc, ai, kc, bp, bias, part, first, last, cij, c_row_stride, act);
+        else
+          block_amx<false, false>(mr, nc, kc, ai, kc, bp, bias, part, first, last, cij, c_row_stride, act);
+      }
+    }
+    if (kp == 0) break;
   }
   _tile_release();  // the tile state is large: do not leave it for the kernel to save and restore
 }
