@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 #include <vector>
 
@@ -206,7 +207,10 @@ void depthwise_pixels(const ConvGeometry& g, const kernels::TypedKernels<T>& k, 
   // edge pixels per row). The zeros are multiplied like the general kernel's zero row: same bits.
   auto fill_padded_rows = [&](int64_t ow0, int64_t cnt) {
     const int64_t span = cnt + KW - 1, first = ow0 - g.w.pad_before;
-    s.padded.assign(static_cast<size_t>(KH * span * C), T(0));
+    // (Zero bits are zero in float, double and bfloat16; a memset, where a fill of bfloat16 values
+    // compiles to a loop of 2-byte stores that cost bfloat16 layers a tenth of their time.)
+    s.padded.resize(static_cast<size_t>(KH * span * C));
+    std::memset(static_cast<void*>(s.padded.data()), 0, s.padded.size() * sizeof(T));
     for (int64_t ky = 0; ky < KH; ++ky) {
       T* dst = s.padded.data() + ky * span * C;
       s.rows[ky] = dst;

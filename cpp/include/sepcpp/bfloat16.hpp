@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 namespace sepcpp {
 
@@ -29,7 +30,9 @@ inline float float_from_bf16_bits(uint16_t b) {
 }
 
 struct bfloat16 {
-  uint16_t bits = 0;
+  // A trivial default constructor, as float's: `bfloat16 x;` is uninitialised, `bfloat16()` and
+  // std::vector<bfloat16>(n) are zero (and the vector is zeroed with memset, not element by element).
+  uint16_t bits;
   bfloat16() = default;
   // Converting from float rounds (above); to float is exact. Both implicit, as for Eigen's
   // bfloat16, so that code written for float and double (zero fills, bias copies, clamps) reads
@@ -43,5 +46,7 @@ struct bfloat16 {
   }
 };
 static_assert(sizeof(bfloat16) == 2, "bfloat16 must be the 2 bytes of ml_dtypes.bfloat16");
+static_assert(std::is_trivially_default_constructible<bfloat16>::value && std::is_trivially_copyable<bfloat16>::value,
+              "bfloat16 must be as trivial as float");
 
 }  // namespace sepcpp
