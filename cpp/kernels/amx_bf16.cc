@@ -156,6 +156,16 @@ void block_amx(size_t mr, size_t nc, size_t kc, const bfloat16* a, size_t a_stri
   }
 }
 
+// dst[0, n) = src[0, m) then zeros (m <= n, n a multiple of 32), in 64-byte masked moves: rows of A are
+// short (32 values for a 32-channel layer), where memcpy's `rep movs` costs more than the tiles.
+inline void copy_row(const bfloat16* src, size_t m, bfloat16* dst, size_t n) {
+  for (size_t j = 0; j < n; j += 32) {
+    const size_t valid = j < m ? std::min<size_t>(32, m - j) : 0;
+    const __mmask32 mask = valid == 32 ? ~__mmask32(0) : static_cast<__mmask32>((1u << valid) - 1u);
+    _mm512_storeu_si512(dst + j, _mm512_maskz_loadu_epi16(mask, src + j));
+  }
+}
+
 // k per k-block: a panel's block (256 x 32 values, 16 KiB) stays in L1 while the row blocks stream
 // past it, and a row block's (32 x 256, 16 KiB) beside it.
 constexpr size_t kKc = 256;
@@ -176,10 +186,7 @@ void gemm_amx(size_t rows, size_t cols, size_t k, const bfloat16* a, size_t a_ro
   for (size_t k0 = 0; k0 < kp; k0 += kKc) {
     const size_t kc = std::min(kKc, kp - k0), kv = k0 < k ? std::min(kc, k - k0) : 0;  // values in A
     bfloat16* dst = buf.data() + k0 * padded_rows;
-    for (size_t r = 0; r < rows; ++r) {
-      if (kv) std::memcpy(dst + r * kc, a + r * a_row_stride + k0, kv * sizeof(bfloat16));
-      std::memset(static_cast<void*>(dst + r * kc + kv), 0, (kc - kv) * sizeof(bfloat16));
-    }
+    for (size_t r = 0; r < rows; ++r) copy_row(a + r * a_row_stride + k0, kv, dst + r * kc, kc);
     std::memset(static_cast<void*>(dst + rows * kc), 0, (padded_rows - rows) * kc * sizeof(bfloat16));
   }
   const size_t panels = (cols + kNr - 1) / kNr, blocks = padded_rows / kMr;

@@ -33,13 +33,13 @@ bool cpu_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_support
 #if defined(SEPCPP_HAVE_AVX512)
 bool cpu_avx512() { return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
 bool cpu_avx512_bf16() { return cpu_avx512() && __builtin_cpu_supports("avx512bf16"); }
-// AMX: the CPU has AMX-TILE and AMX-BF16 (CPUID leaf 7, EDX bits 24 and 22), the OS saves the tile
+// AMX: the CPU has AVX512BW (the A copy's masked 16-bit moves), AMX-TILE and AMX-BF16 (CPUID leaf 7, EDX bits 24 and 22), the OS saves the tile
 // state (XCR0 bits 17 and 18), and Linux grants this process the tile data: a process must ask
 // (arch_prctl ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA, Linux 5.16 on) or its first tile load
 // is SIGILL. Asked once; the permission covers every thread.
 bool cpu_amx_bf16() {
   static const bool ok = [] {
-    if (!cpu_avx512_bf16()) return false;
+    if (!cpu_avx512_bf16() || !__builtin_cpu_supports("avx512bw")) return false;
     unsigned a, b, c, d;
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24)) || !(d & (1u << 22))) return false;
     unsigned lo, hi;
