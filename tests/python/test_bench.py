@@ -13,7 +13,7 @@ from sepcpp.bench.peers import numpy as numpy_peer
 from sepcpp.bench.peers import sepcpp as sepcpp_peer
 from sepcpp.bench.peers import tensorflow as tf_peer
 from sepcpp.bench.peers import torch as torch_peer
-from optional_deps import required
+from optional_deps import import_optional, required
 from tf_support import import_tensorflow
 
 
@@ -227,3 +227,18 @@ def test_bench_under_load_bad_options(capsys):
     assert bench.main(["--under-load", "--slicenet", "--no-progress"]) == 2
     assert bench.main(["--under-load", "--threads", "1,2", "--no-progress"]) == 2
     assert capsys.readouterr().err
+
+
+@pytest.mark.uses("ml_dtypes")
+def test_bench_bfloat16_smoke(capsys, restore_threads):
+    import_optional("ml_dtypes")
+    rc = bench.main(["--bfloat16", "--layers", "mnv1_7x1024_s1,mult2_28x64", "--repeat", "3", "--threads", "1",
+                     "--no-peers", "--no-progress"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    lines = out.splitlines()
+    assert lines[0].startswith("bfloat16: sepcpp isa ")
+    assert [ln.split()[0] for ln in lines[2:4]] == ["mnv1_7x1024_s1", "mult2_28x64"]
+    assert "geometric mean f32/bf16" in lines[-1]
+    assert bench.main(["--bfloat16", "--json", "--no-progress"]) == 2
+    assert bench.main(["--bfloat16", "--layers", "no_such_layer", "--no-progress"]) == 2
