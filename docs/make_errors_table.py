@@ -25,8 +25,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.path.join(HERE, "errors.md")
 
 SETUP = """\
-import numpy as np, sepcpp
-f32 = np.float32
+import ml_dtypes, numpy as np, sepcpp
+f32, bf16 = np.float32, ml_dtypes.bfloat16
 x = np.ones((1, 5, 5, 3), f32)                # NHWC input: N=1, 5x5, C=3
 dw = np.ones((3, 3, 3, 2), f32)               # depthwise filter [kh, kw, C, M=2]
 pw = np.ones((1, 1, 6, 4), f32)               # pointwise filter [1, 1, C*M, O=4]
@@ -49,6 +49,14 @@ CASES = [
     ("Types", "filter dtype differs from the input's", "sepcpp.conv2d(x, w.astype(np.float64), 1, 'SAME')"),
     ("Types", "bias dtype differs from the input's",
      "sepcpp.conv2d(x, w, 1, 'SAME', bias=np.zeros(4, np.float64))"),
+    ("Types", "bfloat16 input with a float32 filter (no mixed dtypes)",
+     "sepcpp.conv2d(x.astype(bf16), w, 1, 'SAME')"),
+    ("Types", "float32 input with a bfloat16 bias", "sepcpp.conv2d(x, w, 1, 'SAME', bias=np.zeros(4, bf16))"),
+    ("Types", "out of float32 for a bfloat16 input",
+     "sepcpp.conv2d(x.astype(bf16), w.astype(bf16), 1, 'SAME', out=np.empty((1, 5, 5, 4), f32))"),
+    ("Types", "float32 input to a bfloat16 layer", "sepcpp.Conv2D(w.astype(bf16), 1, 'SAME')(x)"),
+    ("Types", "bfloat16 to a backprop op (float32 and float64 only)",
+     "sepcpp.conv2d_backprop_input([1, 5, 5, 3], w.astype(bf16), np.ones((1, 5, 5, 4), bf16), 1, 'SAME')"),
     ("Types", "input is not an array", "sepcpp.conv2d('not an array', w, 1, 'SAME')"),
     ("Types", "input is an object whose `__array__` fails",
      "sepcpp.conv2d(type('Bad', (), {'__array__': lambda self, *a, **k: 1 / 0})(), w, 1, 'SAME')"),

@@ -282,8 +282,11 @@ void gemm_panel(size_t rows, size_t nc, size_t kc, const typename S::Elem* a, si
 }
 
 // K is cut into blocks of KC rows so that a panel's block (KC x NR) stays in L1 while every row
-// tile of A streams past it.
+// tile of A streams past it. Not for bfloat16: the partial sums would be rounded to bfloat16 in C
+// between blocks; its panels (half the bytes) stream from L2 instead.
 constexpr size_t kGemmKc = 128;
+template <class S>
+constexpr bool kRoundsInMemory = sizeof(typename S::Elem) < sizeof(typename S::V) / S::N;
 
 template <class S, size_t MR, size_t NRV>
 void gemm(size_t rows, size_t cols, size_t k, const typename S::Elem* a, size_t a_row_stride,
@@ -292,8 +295,9 @@ void gemm(size_t rows, size_t cols, size_t k, const typename S::Elem* a, size_t 
   static_assert(NRV >= 1 && NRV <= 4, "panels of 1 to 4 vectors");
   constexpr size_t N = S::N, NR = NRV * N;
   // K == 0 still needs one pass: the output is the bias (and its activation).
-  for (size_t k0 = 0; k0 < k || k0 == 0; k0 += kGemmKc) {
-    const size_t kc = std::min(kGemmKc, k - k0);
+  const size_t kc_max = kRoundsInMemory<S> ? std::max<size_t>(k, 1) : kGemmKc;
+  for (size_t k0 = 0; k0 < k || k0 == 0; k0 += kc_max) {
+    const size_t kc = std::min(kc_max, k - k0);
     const bool first = k0 == 0, last = k0 + kc >= k;
     for (size_t j0 = 0; j0 < cols; j0 += NR) {
       const size_t nc = std::min(NR, cols - j0);

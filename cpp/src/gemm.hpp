@@ -31,7 +31,8 @@ PackedGemm<T> pack_gemm(const char* what, const kernels::TypedKernels<T>& k, int
                         int64_t og, const T* b, int64_t b_row_stride, int64_t b_col_stride,
                         const Tensor<const T>& bias) {
   PackedGemm<T> pg;
-  pg.group_stride = kernels::gemm_packed_size(static_cast<size_t>(kg), static_cast<size_t>(og), k.gemm_nr);
+  pg.group_stride =
+      kernels::gemm_packed_size(static_cast<size_t>(kg), static_cast<size_t>(og), k.gemm_nr, k.gemm_kstep);
   pg.data = make_buffer<T>(what, static_cast<int64_t>(pg.group_stride) * groups);
   std::vector<T> dense, dbias;
   const bool is_dense = b_col_stride == 1;
@@ -69,7 +70,8 @@ void run_gemm(const kernels::TypedKernels<T>& k, const PackedGemm<T>& pg, int64_
   const int64_t nr = static_cast<int64_t>(k.gemm_nr);
   for (int64_t gi = 0; gi < groups; ++gi)
     k.gemm(static_cast<size_t>(rows), static_cast<size_t>(ncols), static_cast<size_t>(kg), a + gi * kg,
-           static_cast<size_t>(a_row_stride), pg.data.data() + gi * pg.group_stride + (c0 / nr) * (kg + 1) * nr,
+           static_cast<size_t>(a_row_stride), pg.data.data() + gi * pg.group_stride +
+               (c0 / nr) * kernels::gemm_panel_size(static_cast<size_t>(kg), k.gemm_nr, k.gemm_kstep),
            c + gi * og + c0, static_cast<size_t>(c_row_stride), act);
 }
 

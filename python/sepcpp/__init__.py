@@ -3,7 +3,7 @@
 The functions take ``tf.nn``'s argument names, layouts and padding rules and return NumPy arrays;
 the work is done by a C++ core (its own thread pool, AVX2/AVX-512 kernels chosen at run time).
 
-Ops (NumPy arrays in, NumPy arrays out; float32 or float64):
+Ops (NumPy arrays in, NumPy arrays out; float32, float64 or ml_dtypes.bfloat16):
 ``depthwise_conv2d``, ``pointwise_conv2d``, ``separable_conv2d``, ``super_separable_conv2d``,
 ``conv2d`` and the 1-D ``depthwise_conv1d``, ``separable_conv1d``, ``super_separable_conv1d``,
 ``conv1d``. Layers that pack their filters once: ``SeparableConv2D``, ``DepthwiseConv2D``,

@@ -9,6 +9,7 @@ shapes comes from one place.
 from __future__ import annotations
 
 import operator
+import sys
 import textwrap
 from typing import Any, Optional, Sequence, Tuple, Union
 
@@ -30,6 +31,22 @@ __all__ = [
 
 IntOrSeq = Union[int, Sequence[int]]
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _bfloat16() -> Optional[np.dtype]:
+    """ml_dtypes.bfloat16's dtype, or None while ml_dtypes is not imported: an array can have that
+    dtype only once it is, so sepcpp never imports ml_dtypes itself (nor needs it installed)."""
+    m = sys.modules.get("ml_dtypes")
+    return None if m is None else np.dtype(m.bfloat16)
+
+
+def _forward_dtype(dtype: np.dtype) -> bool:
+    """The dtypes of the forward ops and layers: float32, float64 and bfloat16 (compared by value,
+    so that dtypes that went through pickle match; ``dtype == None`` would compare with float64)."""
+    if dtype in _FLOATS:
+        return True
+    bf16 = _bfloat16()
+    return bf16 is not None and dtype == bf16
 _ACTIVATIONS = (None, "relu", "relu6")
 
 
@@ -67,7 +84,8 @@ def _raises(type_extra: str = "", value_extra: str = "") -> str:
     value_extra = f"\n        {value_extra}" if value_extra else ""
     return f"""
     TypeError
-        If ``input`` is not float32 or float64 or cannot be turned into a NumPy array; if a filter
+        If ``input`` is not float32, float64 or bfloat16 (``ml_dtypes.bfloat16``) or cannot be
+        turned into a NumPy array; if a filter
         or bias has another dtype than ``input`` (plain lists and numbers are converted), or a
         filter is None; if ``out`` is not a NumPy array or has another dtype; if a stride,
         dilation or padding is not an integer (a float, a bool).{type_extra}
@@ -87,13 +105,14 @@ def _raises(type_extra: str = "", value_extra: str = "") -> str:
 _DOC = {
     "input_2d": """
         input : array_like, shape [N, H, W, C] (NHWC) or [N, C, H, W] (NCHW)
-            float32 or float64: a NumPy array, or any object with ``__dlpack__`` (a torch tensor,
-            without a copy) or ``__array__``; any strides (a transposed view, a slice, a
+            float32, float64 or bfloat16 (``ml_dtypes.bfloat16``; float32 accumulation, one rounding
+            per result): a NumPy array, or any object with ``__dlpack__`` (a torch tensor, without
+            a copy) or ``__array__``; any strides (a transposed view, a slice, a
             broadcast). Never modified.""",
     "input_1d": """
         input : array_like, shape [N, W, C] (NWC) or [N, C, W] (NCW)
-            float32 or float64: a NumPy array, or any object with ``__dlpack__`` (a torch tensor,
-            without a copy) or ``__array__``. Never modified.""",
+            float32, float64 or bfloat16 (``ml_dtypes.bfloat16``): a NumPy array, or any object
+            with ``__dlpack__`` (a torch tensor, without a copy) or ``__array__``. Never modified.""",
     "strides_2d": """
         strides : int or sequence of int
             How far the window moves along height and width: ``s`` (both), ``(sh, sw)``, or
@@ -205,10 +224,10 @@ def _to_array(x: Any, name: str) -> np.ndarray:
 
 def _input_array(x: Any) -> np.ndarray:
     a = x if type(x) is np.ndarray else _to_array(x, "input")
-    if a.dtype not in _FLOATS:
+    if not _forward_dtype(a.dtype):
         raise TypeError(
-            f"input: dtype {a.dtype} is not supported; sepcpp computes in float32 or float64 "
-            f"(input shape {a.shape})"
+            f"input: dtype {a.dtype} is not supported; sepcpp takes float32, float64 or bfloat16 "
+            f"(ml_dtypes.bfloat16) (input shape {a.shape})"
         )
     return a
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _core
 from ._api import (
-    _FLOATS,
+    _forward_dtype,
     _activation,
     _check_out,
     _check_rank,
@@ -31,7 +31,7 @@ __all__ = ["Conv2D", "DepthwiseConv2D", "PointwiseConv2D", "SeparableConv2D"]
 
 _LAYER_RAISES = """
     TypeError
-        If the filter is not float32 or float64 (or cannot be turned into a NumPy array), or
+        If the filter is not float32, float64 or bfloat16 (or cannot be turned into a NumPy array), or
         is None; if a bias has another dtype than the filter; if a stride, dilation, padding or
         ``groups`` is not an integer (a float, a bool).
     ValueError
@@ -45,15 +45,16 @@ _LAYER_RAISES = """
 
 _LAYER_ATTRIBUTES = """
     dtype : numpy.dtype
-        The filters' dtype (float32 or float64); inputs must have it.
+        The filters' dtype (float32, float64 or ``ml_dtypes.bfloat16``); inputs must have it.
     data_format : str
         ``"NHWC"`` or ``"NCHW"``, the layout of the inputs and results."""
 
 
 def _filter_dtype(f: Any, name: str) -> np.dtype:
     a = _to_array(f, name)
-    if a.dtype not in _FLOATS:
-        raise TypeError(f"{name}: dtype {a.dtype} is not supported; sepcpp computes in float32 or float64")
+    if not _forward_dtype(a.dtype):
+        raise TypeError(f"{name}: dtype {a.dtype} is not supported; sepcpp takes float32, float64 or bfloat16 "
+                        "(ml_dtypes.bfloat16)")
     return a.dtype
 
 
@@ -89,7 +90,7 @@ class _Layer:
         self._arrays = tuple(None if a is None else _frozen_copy(a) for a in arrays)
 
     def _make(self, dtype, arrays, params):
-        cls = _core.LayerF32 if dtype == np.float32 else _core.LayerF64
+        cls = {"float32": _core.LayerF32, "float64": _core.LayerF64, "bfloat16": _core.LayerBF16}[np.dtype(dtype).name]
         self._impl = cls(self._op, *arrays, *params)
         self._params = params
         self.dtype = np.dtype(dtype)
@@ -99,11 +100,12 @@ class _Layer:
     # loaded: so they can be sent to worker processes (multiprocessing, joblib, dask, Ray). The
     # packed form is the same bytes for the same weights, so results are identical bit for bit.
     def __getstate__(self) -> dict:
+        # (A bfloat16 dtype has no string NumPy can read back; the filter array carries it.)
         return {"dtype": self.dtype.str, "arrays": self._arrays, "params": self._params}
 
     def __setstate__(self, state: dict) -> None:
         arrays = tuple(None if a is None else np.asarray(a) for a in state["arrays"])
-        self._make(np.dtype(state["dtype"]), arrays, tuple(state["params"]))
+        self._make(arrays[0].dtype, arrays, tuple(state["params"]))
         for a in arrays:
             if a is not None:
                 a.flags.writeable = False  # fresh from pickle or deepcopy, or already read-only (copy)
@@ -209,8 +211,8 @@ class DepthwiseConv2D(_Layer):
     Parameters
     ----------
     filter : array_like, shape [kh, kw, C, M]
-        The kernels (see ``depthwise_conv2d``); float32 or float64, which becomes the layer's
-        dtype.
+        The kernels (see ``depthwise_conv2d``); float32, float64 or bfloat16, which becomes
+        the layer's dtype.
     {strides_2d}
     {padding_2d}
     {data_format_2d}
@@ -264,7 +266,7 @@ class PointwiseConv2D(_Layer):
     Parameters
     ----------
     filter : array_like, shape [1, 1, C, O]
-        The weights; float32 or float64, which becomes the layer's dtype.
+        The weights; float32, float64 or bfloat16, which becomes the layer's dtype.
     {data_format_2d}
     bias : array_like, shape [O], optional
         Added to output channel ``o``'s values, before ``activation``. The filter's dtype.
@@ -315,8 +317,8 @@ class SeparableConv2D(_Layer):
     Parameters
     ----------
     depthwise_filter : array_like, shape [kh, kw, C, M]
-        The depthwise kernels (see ``depthwise_conv2d``); float32 or float64, which becomes the
-        layer's dtype.
+        The depthwise kernels (see ``depthwise_conv2d``); float32, float64 or bfloat16, which
+        becomes the layer's dtype.
     pointwise_filter : array_like, shape [1, 1, C*M/groups, O]
         The pointwise weights (``[1, 1, C*M, O]`` for ``groups=1``); see
         ``super_separable_conv2d`` for the groups.
@@ -384,7 +386,7 @@ class Conv2D(_Layer):
     Parameters
     ----------
     filters : array_like, shape [kh, kw, C, O]
-        The kernels; float32 or float64, which becomes the layer's dtype.
+        The kernels; float32, float64 or bfloat16, which becomes the layer's dtype.
     {strides_2d}
     {padding_2d}
     {data_format_2d}

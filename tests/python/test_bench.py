@@ -341,3 +341,18 @@ def test_bench_engine_rows(tmp_path, capsys, restore_threads):
         assert all(float(v) > 0 for v in cells[-5:-2]), line  # a time in every engine's column, no "*"
     assert text.count("fastest-engine/sep over 2 layers") == 2
     assert "spinning off" in text and "INFERENCE_NUM_THREADS" in text and "XNNPACK" in text
+
+
+@pytest.mark.uses("ml_dtypes")
+def test_bench_bfloat16_smoke(capsys, restore_threads):
+    import_optional("ml_dtypes")
+    rc = bench.main(["--bfloat16", "--layers", "mnv1_7x1024_s1,mult2_28x64", "--repeat", "3", "--threads", "1",
+                     "--no-peers", "--no-progress"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    lines = out.splitlines()
+    assert lines[0].startswith("bfloat16: sepcpp isa ")
+    assert [ln.split()[0] for ln in lines[2:4]] == ["mnv1_7x1024_s1", "mult2_28x64"]
+    assert "geometric mean f32/bf16" in lines[-1]
+    assert bench.main(["--bfloat16", "--json", "--no-progress"]) == 2
+    assert bench.main(["--bfloat16", "--layers", "no_such_layer", "--no-progress"]) == 2

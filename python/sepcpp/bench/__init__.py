@@ -32,12 +32,12 @@ split / per-group ``conv1d`` / concat, in one ``tf.function``) and PyTorch (``F.
 with a grouped 1x1 Conv). Threads: all by default. Beside each g > 1
 row: sepcpp's speed-up over g=1; g=2 rows of C=1024 below 1.6x are flagged.
 
-``--under-load`` (tail latency with one core busy), ``--call-overhead`` and ``--dask`` are the other
-modes.
+``--under-load`` (tail latency with one core busy), ``--call-overhead``, ``--dask`` and ``--bfloat16``
+(the suite in bfloat16 against float32 and PyTorch's bfloat16) are the other modes.
 
 The package: ``layers`` (the suite, the SliceNet rows), ``peers`` (sepcpp and one module per peer
 family), ``measure`` (timing, threads, the machine's limits), ``runner`` (the measurement loop the
-tables share), ``suite`` / ``slicenet`` / ``under_load`` / ``dask`` (the modes), ``report`` (tables,
+tables share), ``suite`` / ``slicenet`` / ``under_load`` / ``dask`` / ``bfloat16`` (the modes), ``report`` (tables,
 plot) and ``cli`` (the options).
 
 Nothing here needs TensorFlow, PyTorch, ONNX Runtime, OpenVINO, LiteRT, threadpoolctl, tqdm or

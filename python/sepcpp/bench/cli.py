@@ -101,6 +101,11 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     dk.add_argument("--dask-channels", type=int, default=16, help="channels in and out (default 16)")
     dk.add_argument("--dask-chunks", help="chunk heights/widths (default 512,1024,2048)")
     dk.add_argument("--no-distributed", action="store_true", help="threaded scheduler rows only")
+    bf = p.add_argument_group(
+        "bfloat16", "--bfloat16 times the suite's layers (--layers, --threads, --repeat rounds) in bfloat16 "
+        "(ml_dtypes.bfloat16) against sepcpp in float32 and PyTorch's bfloat16 (channels_last), calls "
+        "interleaved")
+    bf.add_argument("--bfloat16", action="store_true", help="time bfloat16 layers (needs ml_dtypes)")
     prog_g = p.add_mutually_exclusive_group()
     prog_g.add_argument("--progress", dest="progress", action="store_true", default=None,
                         help="show a progress bar on stderr (default: when stderr is a terminal)")
@@ -130,6 +135,8 @@ def main(argv: Optional[List[str]] = None, prog: str = PROG) -> int:
         return _fail("--repeat: must be >= 1")
     if args.rounds < 1:
         return _fail("--rounds: must be >= 1")
+    if args.bfloat16:
+        return _main_bfloat16(args)
     known = peer_impls.SLICENET_PEERS if args.slicenet else peer_impls.SUITE_PEERS
     if args.under_load and not args.peers:
         args.peers = ",".join(peer_impls.UNDER_LOAD_PEERS)
@@ -164,6 +171,34 @@ def main(argv: Optional[List[str]] = None, prog: str = PROG) -> int:
     if args.slicenet:
         return _main_slicenet(args, peers, api, progress)
     return _main_suite(args, peers, api, progress)
+
+
+def _main_bfloat16(args) -> int:
+    if args.slicenet or args.under_load or args.call_overhead or args.plot or args.json:
+        return _fail("--bfloat16: not with --slicenet, --under-load, --call-overhead, --plot or --json")
+    try:
+        import ml_dtypes  # noqa: F401, PLC0415
+    except ImportError:
+        return _fail("--bfloat16: needs ml_dtypes (pip install ml_dtypes)")
+    from .. import _core  # noqa: PLC0415
+    from .bfloat16 import format_bfloat16, run_bfloat16, summarize_bfloat16  # noqa: PLC0415
+
+    try:
+        layers = select_layers(load_suite(args.suite), args.layers)
+        thread_counts = parse_threads(args.threads or "1,all", all_threads())
+    except ValueError as e:
+        return _fail(str(e))
+    if layers is None:
+        return 2  # (select_layers said why)
+    with_torch = not args.no_peers
+    if with_torch:
+        try:
+            import torch  # noqa: F401, PLC0415
+        except ImportError:
+            with_torch = False
+    rows = run_bfloat16(layers, thread_counts, args.repeat, with_torch, args.seed)
+    print(format_bfloat16(rows, summarize_bfloat16(rows), _core.isa_in_use(), args.repeat))
+    return 0
 
 
 def _main_suite(args, peers: List[str], api: str, progress: bool) -> int:
