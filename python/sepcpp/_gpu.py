@@ -1,0 +1,235 @@
+"""The ops on GPU arrays: DLPack in, the same kind of array out, on the caller's stream.
+
+python/sepcpp/_api.py hands an input that lives in CUDA memory (a PyTorch CUDA tensor, a CuPy
+array, a JAX array on a GPU: anything whose ``__dlpack_device__`` says CUDA) to this module after
+its usual argument checks; the extension module ``sepcpp._cuda`` (built with ``SEPCPP_CUDA=1``)
+validates the shapes with the CPU path's own code and launches. A GPU input never goes through the
+host: with no CUDA build or no device, the call raises instead.
+
+Streams: the op runs on the caller's current stream of the input's framework
+(``torch.cuda.current_stream()``, ``cupy.cuda.get_current_stream()``; JAX has none, so the legacy
+default stream, after the input is ready), or on the stream of an enclosing
+``sepcpp.cuda_stream(...)`` block, and nothing waits for it on the host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Any, Optional
+
+import numpy as np
+
+_DL_CPU, _DL_CUDA, _DL_CUDA_HOST, _DL_CUDA_MANAGED = 1, 2, 3, 13
+_HOST_DEVICES = (_DL_CPU, _DL_CUDA_HOST)
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+_ext: Any = None
+_ext_error: Optional[str] = None
+_local = threading.local()
+
+
+def _extension():
+    """sepcpp._cuda, or None when this build has no CUDA target (the reason in _ext_error)."""
+    global _ext, _ext_error
+    if _ext is None and _ext_error is None:
+        try:
+            from . import _cuda  # type: ignore[attr-defined]
+
+            _ext = _cuda
+        except ImportError as e:
+            _ext_error = (
+                "this build of sepcpp has no CUDA target (build it with SEPCPP_CUDA=1 pip install .)"
+                if "_cuda" in str(e)
+                else f"the CUDA target failed to load: {e}"
+            )
+    return _ext
+
+
+def info() -> dict:
+    """``sepcpp.info()["cuda"]``: compiled (bool), devices (int), and what the runtime says."""
+    ext = _extension()
+    if ext is None:
+        return {"compiled": False, "devices": 0, "reason": _ext_error}
+    d = dict(ext.device_info())
+    d["compiled"] = True
+    d["architectures"] = d["architectures"].split(",")
+    return {"compiled": True, "devices": d.pop("devices"), **d}
+
+
+def is_device_array(x: Any) -> bool:
+    """Whether ``x`` is an array outside host memory that declares its device through DLPack."""
+    if type(x) is np.ndarray or not hasattr(type(x), "__dlpack_device__"):
+        return False
+    try:
+        dev_type = int(x.__dlpack_device__()[0])
+    except Exception:  # noqa: BLE001 - a producer that cannot say: treat as host, as before
+        return False
+    return dev_type not in _HOST_DEVICES
+
+
+def _kind(x: Any) -> str:
+    mod = type(x).__module__.split(".")[0]
+    if mod == "torch":
+        return "torch"
+    if mod == "cupy":
+        return "cupy"
+    if mod in ("jax", "jaxlib"):
+        return "jax"
+    return mod
+
+
+def _np_dtype(dt: Any):
+    try:
+        return np.dtype(str(dt).replace("torch.", ""))
+    except TypeError:
+        return str(dt)
+
+
+class DeviceArray:
+    """A GPU array passing through _api's argument checks: shape, ndim and dtype as NumPy's, and
+    the views the 1-D ops make (``expand(axis)``, ``a[None]``) taken by the array's framework."""
+
+    __slots__ = ("obj", "kind", "device", "shape", "ndim", "dtype")
+
+    def __init__(self, x: Any, name: str) -> None:
+        dev_type, dev_id = (int(v) for v in x.__dlpack_device__())
+        if dev_type not in (_DL_CUDA, _DL_CUDA_MANAGED):
+            raise TypeError(
+                f"{name}: arrays on DLPack device type {dev_type} are not supported (CUDA devices only; "
+                "sepcpp does not copy device arrays to the host behind your back)"
+            )
+        self.obj, self.kind, self.device = x, _kind(x), dev_id
+        self.shape = tuple(int(s) for s in x.shape)
+        self.ndim = len(self.shape)
+        self.dtype = _np_dtype(x.dtype)
+
+    def expand(self, axis: int) -> "DeviceArray":
+        return DeviceArray(self.obj[(slice(None),) * axis + (None,)], "input")
+
+    def __getitem__(self, key) -> "DeviceArray":
+        return DeviceArray(self.obj[key], "filter")
+
+    def squeeze(self, axis: int):  # (never called on the wrapper: results are the framework's arrays)
+        raise NotImplementedError
+
+
+def wrap_input(x: Any) -> DeviceArray:
+    a = DeviceArray(x, "input")
+    if a.kind not in ("torch", "cupy", "jax"):
+        raise TypeError(
+            f"input: a {type(x).__name__} on the GPU: sepcpp returns results as PyTorch, CuPy or JAX arrays, "
+            "the kind of the input, and does not know this kind"
+        )
+    return a
+
+
+def operand(x: Any, name: str, dtype) -> Any:
+    """A filter or bias of a GPU call: a device array (wrapped) or a host array (uploaded)."""
+    if is_device_array(x):
+        a = DeviceArray(x, name)
+        if a.dtype != dtype:
+            raise TypeError(f"{name}: dtype {a.dtype} does not match the input's dtype {dtype} (shape {a.shape})")
+        return a
+    return None  # the caller converts host operands as for the CPU path
+
+
+def check_out(out: Any, x: DeviceArray) -> Any:
+    if out is None:
+        return None
+    if x.kind == "jax":
+        raise TypeError("out: JAX arrays are immutable; call without out= (the result is a new JAX array)")
+    if not is_device_array(out) or _kind(out) != x.kind:
+        raise TypeError(f"out: must be a {x.kind} array on the GPU, as the input is, got {type(out).__name__}")
+    o = DeviceArray(out, "out")
+    if o.dtype != x.dtype:
+        raise TypeError(f"out: dtype {o.dtype} does not match the input's dtype {x.dtype}")
+    return o
+
+
+@contextlib.contextmanager
+def cuda_stream(stream):
+    """Runs the GPU ops of the block on ``stream`` (see sepcpp.cuda_stream)."""
+    handle = getattr(stream, "cuda_stream", None)  # torch.cuda.Stream
+    if handle is None:
+        handle = getattr(stream, "ptr", stream)  # cupy.cuda.Stream, or a raw cudaStream_t
+    try:
+        handle = int(handle)
+    except (TypeError, ValueError):
+        raise TypeError(f"stream: expected a torch.cuda.Stream, a cupy.cuda.Stream or an int, got {stream!r}") from None
+    if handle < 0:
+        raise ValueError(f"stream: a cudaStream_t cannot be negative, got {handle}")
+    previous = getattr(_local, "stream", None)
+    _local.stream = handle
+    try:
+        yield
+    finally:
+        _local.stream = previous
+
+
+def _streams(x: DeviceArray):
+    """(the cudaStream_t to launch on, what to pass to __dlpack__(stream=...))."""
+    handle = getattr(_local, "stream", None)
+    if handle is None:
+        if x.kind == "torch":
+            import torch
+
+            handle = torch.cuda.current_stream(x.obj.device).cuda_stream
+        elif x.kind == "cupy":
+            import cupy
+
+            with cupy.cuda.Device(x.device):
+                handle = cupy.cuda.get_current_stream().ptr
+        else:  # JAX: no current stream to follow; its arrays are waited for before they are read
+            x.obj.block_until_ready()
+            return 0, None
+    # DLPack numbers the legacy default stream 1 (0 is ambiguous and not allowed).
+    return handle, (1 if handle == 0 else handle)
+
+
+def _capsule(a: Any, dlpack_stream):
+    if isinstance(a, DeviceArray):
+        return a.obj.__dlpack__(stream=dlpack_stream)
+    return a  # a host NumPy array (uploaded by the extension) or None
+
+
+def run(op, x: DeviceArray, f1, f2, b1, b2, out, strides, dilations, mode, pads, layout, activation,
+        dw_activation, groups):
+    ext = _extension()
+    if ext is None:
+        raise RuntimeError(f"{op}: the input is on the GPU (cuda:{x.device}) but {_ext_error}")
+    if ext.device_count() == 0:
+        raise RuntimeError(
+            f"{op}: the input is on the GPU (cuda:{x.device}) but the CUDA runtime sees no device: "
+            f"{ext.device_info().get('reason', '')}"
+        )
+    stream, dlpack_stream = _streams(x)
+    kind, dtype = x.kind, x.dtype
+
+    if kind == "torch":
+        import torch
+
+        tdtype = torch.float32 if dtype == np.float32 else torch.float64
+
+        def alloc(shape):
+            return torch.empty(shape, dtype=tdtype, device=x.obj.device)
+    elif kind == "cupy":
+        import cupy
+
+        def alloc(shape):
+            with cupy.cuda.Device(x.device):
+                return cupy.empty(shape, dtype=dtype)
+    else:
+
+        def alloc(shape):
+            return ext.DeviceBuffer(list(shape), str(dtype), x.device, stream)
+
+    result = ext.run(op, _capsule(x, dlpack_stream), _capsule(f1, dlpack_stream), _capsule(f2, dlpack_stream),
+                     _capsule(b1, dlpack_stream), _capsule(b2, dlpack_stream),
+                     None if out is None else out.obj, alloc, stream, dlpack_stream, strides, dilations, mode,
+                     pads, layout, activation, dw_activation, groups)
+    if kind == "jax" and out is None:
+        import jax.dlpack
+
+        return jax.dlpack.from_dlpack(result)
+    return result
