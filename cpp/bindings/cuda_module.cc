@@ -434,6 +434,21 @@ class DeviceBuffer {
 
   std::pair<int, int> dlpack_device() const { return {kDLCUDA, device_}; }
 
+  // A copy of a host array on `device` (a prepacked layer's weights, uploaded once); the host
+  // waits for the copy, so the buffer is ready on every stream.
+  static DeviceBuffer upload(const py::array& a, int device) {
+    const bool f64 = py::isinstance<py::array_t<double>>(a) && a.dtype().equal(py::dtype::of<double>());
+    py::array c = f64 ? py::array(py::array_t<double, py::array::c_style>::ensure(a))
+                      : py::array(py::array_t<float, py::array::c_style>::ensure(a));
+    std::vector<int64_t> shape(c.shape(), c.shape() + c.ndim());
+    DeviceBuffer b(shape, f64 ? "float64" : "float32", device, 0);
+    DeviceScope scope(device);
+    if (c.nbytes() > 0)
+      sepcpp::cuda::check(cudaMemcpy(b.alloc_->ptr, c.data(), static_cast<size_t>(c.nbytes()), cudaMemcpyHostToDevice),
+                          "uploading a layer's weights");
+    return b;
+  }
+
  private:
   std::vector<int64_t> shape_;
   int device_;
@@ -487,5 +502,6 @@ PYBIND11_MODULE(_cuda, m) {
           [](DeviceBuffer& b, py::object stream, py::object, py::object, py::object) { return b.dlpack(stream); },
           py::kw_only(), py::arg("stream") = py::none(), py::arg("max_version") = py::none(),
           py::arg("dl_device") = py::none(), py::arg("copy") = py::none())
-      .def("__dlpack_device__", &DeviceBuffer::dlpack_device);
+      .def("__dlpack_device__", &DeviceBuffer::dlpack_device)
+      .def_static("upload", &DeviceBuffer::upload, py::arg("array"), py::arg("device"));
 }

@@ -24,6 +24,9 @@ _DL_CPU, _DL_CUDA, _DL_CUDA_HOST, _DL_CUDA_MANAGED = 1, 2, 3, 13
 _HOST_DEVICES = (_DL_CPU, _DL_CUDA_HOST)
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
+_OP_NAMES = {"depthwise": "depthwise_conv2d", "pointwise": "pointwise_conv2d", "separable": "separable_conv2d",
+             "conv": "conv2d"}
+
 _ext: Any = None
 _ext_error: Optional[str] = None
 _local = threading.local()
@@ -190,18 +193,46 @@ def _streams(x: DeviceArray):
 def _capsule(a: Any, dlpack_stream):
     if isinstance(a, DeviceArray):
         return a.obj.__dlpack__(stream=dlpack_stream)
+    if _ext is not None and isinstance(a, _ext.DeviceBuffer):
+        return a.__dlpack__(stream=-1)  # a layer's weights: uploaded and waited for when it was built
     return a  # a host NumPy array (uploaded by the extension) or None
+
+
+def parse_device(device: Any) -> Optional[int]:
+    """A layer's ``device``: None for "cpu", the GPU's index for "cuda" / "cuda:N"."""
+    if device is None or device == "cpu":
+        return None
+    if isinstance(device, str) and device.startswith("cuda"):
+        rest = device[4:]
+        if rest == "":
+            return 0
+        if rest.startswith(":") and rest[1:].isdigit():
+            return int(rest[1:])
+    raise ValueError(f"device: expected 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+
+
+def upload(arrays, device: int, what: str):
+    """A layer's weights copied to GPU ``device`` (clear errors without a CUDA build or device)."""
+    ext = _extension()
+    if ext is None:
+        raise RuntimeError(f"{what}: device='cuda:{device}' but {_ext_error}")
+    n = ext.device_count()
+    if device >= n:
+        reason = f" ({ext.device_info().get('reason', '')})" if n == 0 else ""
+        raise RuntimeError(f"{what}: device='cuda:{device}' but the CUDA runtime sees {n} device(s){reason}")
+    return tuple(None if a is None else ext.DeviceBuffer.upload(a, device) for a in arrays)
 
 
 def run(op, x: DeviceArray, f1, f2, b1, b2, out, strides, dilations, mode, pads, layout, activation,
         dw_activation, groups):
     ext = _extension()
+    name = _OP_NAMES[op] if groups == 1 else "super_" + _OP_NAMES[op]
     if ext is None:
-        raise RuntimeError(f"{op}: the input is on the GPU (cuda:{x.device}) but {_ext_error}")
+        raise RuntimeError(f"{name}: input is a {x.kind} array on the GPU (cuda:{x.device}) but {_ext_error}")
     if ext.device_count() == 0:
         raise RuntimeError(
-            f"{op}: the input is on the GPU (cuda:{x.device}) but the CUDA runtime sees no device: "
-            f"{ext.device_info().get('reason', '')}"
+            f"{name}: input is a {x.kind} array on the GPU (cuda:{x.device}) but the CUDA runtime sees no "
+            f"device ({ext.device_info().get('reason', '')})"
         )
     stream, dlpack_stream = _streams(x)
     kind, dtype = x.kind, x.dtype
