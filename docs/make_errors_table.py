@@ -46,6 +46,11 @@ CASES = [
     ("Types", "bias dtype differs from the input's",
      "sepcpp.conv2d(x, w, 1, 'SAME', bias=np.zeros(4, np.float64))"),
     ("Types", "input is not an array", "sepcpp.conv2d('not an array', w, 1, 'SAME')"),
+    ("Types", "filter on a GPU (DLPack device CUDA) with a host input",
+     "sepcpp.depthwise_conv2d(x, type('GpuArray', (), {'__dlpack_device__': lambda self: (2, 0)})(), 1, 'SAME')"),
+    ("Types", "input on a GPU that is not CUDA's (DLPack device type 10, ROCm)",
+     "sepcpp.conv2d(type('RocmArray', (), {'__dlpack_device__': lambda self: (10, 0), 'shape': (1, 5, 5, 3), "
+     "'dtype': np.dtype('float32')})(), w, 1, 'SAME')"),
     ("Types", "input is an object whose `__array__` fails",
      "sepcpp.conv2d(type('Bad', (), {'__array__': lambda self, *a, **k: 1 / 0})(), w, 1, 'SAME')"),
     ("Types", "filter is None", "sepcpp.conv2d(x, None, 1, 'SAME')"),
