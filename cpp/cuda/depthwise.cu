@@ -56,12 +56,9 @@ void launch_depthwise(const KernelGeometry& k, const DeviceOperands<T>& t, Clamp
   if (total == 0) return;
   const int threads = 256;
   const int64_t blocks = std::min<int64_t>((total + threads - 1) / threads, int64_t(1) << 20);
-  if (t.out.c == 1)
-    depthwise_kernel<T, true><<<static_cast<unsigned>(blocks), threads, 0, s>>>(
-        t.input, t.in, t.filter1, t.bias1, t.output, t.out, k, act, total);
-  else
-    depthwise_kernel<T, false><<<static_cast<unsigned>(blocks), threads, 0, s>>>(
-        t.input, t.in, t.filter1, t.bias1, t.output, t.out, k, act, total);
+  auto* kernel = t.out.c == 1 ? depthwise_kernel<T, true> : depthwise_kernel<T, false>;
+  SEPCPP_LAUNCH(kernel, static_cast<unsigned>(blocks), threads, s, t.input, t.in, t.filter1, t.bias1, t.output, t.out,
+                k, act, total);
   check(cudaGetLastError(), "depthwise_conv2d launch");
 }
 

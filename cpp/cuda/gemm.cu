@@ -190,12 +190,8 @@ void launch(const Loader& load, const KernelGeometry& k, const Strides4& is, int
                                 std::to_string(pixels) + " output pixels, " + std::to_string(group_cols) +
                                 " output channels per group, " + std::to_string(groups) + " groups)");
   const dim3 grid(static_cast<unsigned>(bx), static_cast<unsigned>(by), static_cast<unsigned>(groups));
-  if (is.c == 1)
-    gemm_kernel<T, Loader, false><<<grid, kThreads, 0, s>>>(load, k, is, K, group_cols, out_channels, w, bias, out,
-                                                            os, act);
-  else
-    gemm_kernel<T, Loader, true><<<grid, kThreads, 0, s>>>(load, k, is, K, group_cols, out_channels, w, bias, out,
-                                                           os, act);
+  auto* kernel = is.c == 1 ? gemm_kernel<T, Loader, false> : gemm_kernel<T, Loader, true>;
+  SEPCPP_LAUNCH(kernel, grid, kThreads, s, load, k, is, K, group_cols, out_channels, w, bias, out, os, act);
   check(cudaGetLastError(), what);
 }
 

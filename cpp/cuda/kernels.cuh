@@ -7,6 +7,13 @@
 
 #include "cuda_ops.hpp"
 
+// Every launch goes through this macro: nvcc's <<<>>> here, and a host emulator of the execution
+// model in tests/cpp/test_cuda_emulated.cc (built with g++ and no CUDA, so CI runs the kernels'
+// index arithmetic, tiling and barriers on every build; see tests/cpp/cuda_emulation/).
+#ifndef SEPCPP_CUDA_EMULATED
+#define SEPCPP_LAUNCH(kernel, grid, block, stream, ...) kernel<<<(grid), (block), 0, (stream)>>>(__VA_ARGS__)
+#endif
+
 namespace sepcpp {
 namespace cuda {
 namespace detail {

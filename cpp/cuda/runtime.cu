@@ -53,8 +53,8 @@ void pack_dense(const T* src, const int64_t shape[4], const int64_t strides[4], 
   if (total == 0) return;
   const int threads = 256;
   const int64_t blocks = std::min<int64_t>((total + threads - 1) / threads, int64_t(1) << 20);
-  pack_dense_kernel<T><<<static_cast<unsigned>(blocks), threads, 0, stream>>>(
-      src, shape[1], shape[2], shape[3], strides[0], strides[1], strides[2], strides[3], dst, total);
+  SEPCPP_LAUNCH(pack_dense_kernel<T>, static_cast<unsigned>(blocks), threads, stream, src, shape[1], shape[2], shape[3],
+                strides[0], strides[1], strides[2], strides[3], dst, total);
   check(cudaGetLastError(), "pack_dense launch");
 }
 

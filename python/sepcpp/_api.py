@@ -923,7 +923,7 @@ def _run_1d(op, input, filters, biases, stride, padding, data_format, dilations,
         raise ValueError(f"{msg} [{name_1d}: input shape {x.shape} ({layout}), {shapes}; checked as 2-D with "
                          "height 1]") from None
     if gpu:
-        return o.obj if o is not None else r.squeeze(axis)
+        return o.orig if o is not None else r.squeeze(axis)
     return o if o is not None else np.squeeze(r, axis)
 
 

@@ -93,7 +93,7 @@ class DeviceArray:
     """A GPU array passing through _api's argument checks: shape, ndim and dtype as NumPy's, and
     the views the 1-D ops make (``expand(axis)``, ``a[None]``) taken by the array's framework."""
 
-    __slots__ = ("obj", "kind", "device", "shape", "ndim", "dtype")
+    __slots__ = ("obj", "orig", "kind", "device", "shape", "ndim", "dtype")
 
     def __init__(self, x: Any, name: str) -> None:
         dev_type, dev_id = (int(v) for v in x.__dlpack_device__())
@@ -102,7 +102,17 @@ class DeviceArray:
                 f"{name}: arrays on DLPack device type {dev_type} are not supported (CUDA devices only; "
                 "sepcpp does not copy device arrays to the host behind your back)"
             )
-        self.obj, self.kind, self.device = x, _kind(x), dev_id
+        kind = _kind(x)
+        self.orig = x  # the caller's object (returned as the result when it is out=)
+        if kind == "torch":
+            # DLPack refuses tensors that require grad, and exports a lazily negated or conjugated
+            # tensor's raw memory (the values with the wrong sign): detach, resolve on the device.
+            x = x.detach()
+            if x.is_neg() or x.is_conj():
+                if name == "out":
+                    raise TypeError("out: a torch tensor with a lazy negation or conjugation cannot be written")
+                x = x.resolve_conj().resolve_neg()
+        self.obj, self.kind, self.device = x, kind, dev_id
         self.shape = tuple(int(s) for s in x.shape)
         self.ndim = len(self.shape)
         self.dtype = _np_dtype(x.dtype)
@@ -259,7 +269,9 @@ def run(op, x: DeviceArray, f1, f2, b1, b2, out, strides, dilations, mode, pads,
                      _capsule(b1, dlpack_stream), _capsule(b2, dlpack_stream),
                      None if out is None else out.obj, alloc, stream, dlpack_stream, strides, dilations, mode,
                      pads, layout, activation, dw_activation, groups)
-    if kind == "jax" and out is None:
+    if out is not None:
+        return out.orig
+    if kind == "jax":
         import jax.dlpack
 
         return jax.dlpack.from_dlpack(result)
