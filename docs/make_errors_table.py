@@ -51,6 +51,7 @@ CASES = [
     ("Types", "input on a GPU that is not CUDA's (DLPack device type 10, ROCm)",
      "sepcpp.conv2d(type('RocmArray', (), {'__dlpack_device__': lambda self: (10, 0), 'shape': (1, 5, 5, 3), "
      "'dtype': np.dtype('float32')})(), w, 1, 'SAME')"),
+    ("Types", "stream for cuda_stream that is not a stream", "sepcpp.cuda_stream('default')"),
     ("Types", "input is an object whose `__array__` fails",
      "sepcpp.conv2d(type('Bad', (), {'__array__': lambda self, *a, **k: 1 / 0})(), w, 1, 'SAME')"),
     ("Types", "filter is None", "sepcpp.conv2d(x, None, 1, 'SAME')"),
@@ -115,6 +116,8 @@ CASES = [
     ("Options", "unknown data_format", "sepcpp.conv2d(x, w, 1, 'SAME', data_format='HWNC')"),
     ("Options", "2-D data_format on a 1-D op", "sepcpp.depthwise_conv1d(x1, dw1, 1, 'SAME', data_format='NHWC')"),
     ("Options", "unknown activation", "sepcpp.conv2d(x, w, 1, 'SAME', activation='gelu')"),
+    ("Options", "negative cudaStream_t for cuda_stream", "sepcpp.cuda_stream(-1)"),
+    ("Options", "layer device that is neither CPU nor CUDA", "sepcpp.DepthwiseConv2D(dw, 1, 'SAME', device='gpu')"),
     ("Options", "unknown depthwise activation",
      "sepcpp.separable_conv2d(x, dw, pw, 1, 'SAME', depthwise_activation='tanh')"),
     ("out=", "out of the wrong shape", "sepcpp.conv2d(x, w, 1, 'SAME', out=np.empty((1, 5, 5, 5), f32))"),

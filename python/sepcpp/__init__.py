@@ -25,6 +25,7 @@ Examples
 import os as _os
 
 from . import _core, _gpu
+from ._gpu import cuda_stream
 from . import _threadpoolctl  # noqa: F401  (registers the pool with threadpoolctl, if installed)
 from ._layers import Conv2D, DepthwiseConv2D, PointwiseConv2D, SeparableConv2D
 from ._api import (
@@ -68,6 +69,7 @@ __all__ = [
     "conv2d",
     "conv2d_backprop_filter",
     "conv2d_backprop_input",
+    "cuda_stream",
     "cython_extension_kwargs",
     "depthwise_conv1d",
     "depthwise_conv1d_backprop_filter",

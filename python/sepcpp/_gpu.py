@@ -14,7 +14,7 @@ default stream, after the input is ready), or on the stream of an enclosing
 
 from __future__ import annotations
 
-import contextlib
+import importlib.util
 import threading
 from typing import Any, Optional
 
@@ -36,16 +36,15 @@ def _extension():
     """sepcpp._cuda, or None when this build has no CUDA target (the reason in _ext_error)."""
     global _ext, _ext_error
     if _ext is None and _ext_error is None:
+        if importlib.util.find_spec(__package__ + "._cuda") is None:
+            _ext_error = "this build of sepcpp has no CUDA target (build it with SEPCPP_CUDA=1 pip install .)"
+            return None
         try:
             from . import _cuda  # type: ignore[attr-defined]
 
             _ext = _cuda
         except ImportError as e:
-            _ext_error = (
-                "this build of sepcpp has no CUDA target (build it with SEPCPP_CUDA=1 pip install .)"
-                if "_cuda" in str(e)
-                else f"the CUDA target failed to load: {e}"
-            )
+            _ext_error = f"the CUDA target (sepcpp._cuda) failed to load: {e}"
     return _ext
 
 
@@ -160,24 +159,66 @@ def check_out(out: Any, x: DeviceArray) -> Any:
     return o
 
 
-@contextlib.contextmanager
+class _StreamScope:
+    def __init__(self, handle: int) -> None:
+        self._handle, self._previous = handle, []
+
+    def __enter__(self) -> "_StreamScope":
+        self._previous.append(getattr(_local, "stream", None))
+        _local.stream = self._handle
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _local.stream = self._previous.pop()
+
+
 def cuda_stream(stream):
-    """Runs the GPU ops of the block on ``stream`` (see sepcpp.cuda_stream)."""
+    """Run the GPU ops of a ``with`` block on ``stream`` instead of the caller's current one.
+
+    Without it, an op on GPU arrays is queued on the current stream of the input's framework
+    (``torch.cuda.current_stream()``, CuPy's current stream; for JAX, the legacy default stream).
+    The setting is the calling thread's own; blocks nest. CPU calls are not affected.
+
+    Parameters
+    ----------
+    stream : torch.cuda.Stream, cupy.cuda.Stream or int
+        The stream: a PyTorch or CuPy stream object, or a ``cudaStream_t`` as an int (0 is the
+        legacy default stream). It must belong to the inputs' device.
+
+    Returns
+    -------
+    context manager
+        Sets the stream for the calling thread on entry and puts the previous one back on exit.
+
+    Raises
+    ------
+    TypeError
+        If ``stream`` is none of those.
+    ValueError
+        If it is a negative int.
+
+    Examples
+    --------
+    >>> import sepcpp
+    >>> with sepcpp.cuda_stream(0):  # the legacy default stream; ops on GPU arrays queue there
+    ...     pass
+    >>> sepcpp.cuda_stream(-1)
+    Traceback (most recent call last):
+        ...
+    ValueError: stream: a cudaStream_t cannot be negative, got -1
+    """
     handle = getattr(stream, "cuda_stream", None)  # torch.cuda.Stream
     if handle is None:
         handle = getattr(stream, "ptr", stream)  # cupy.cuda.Stream, or a raw cudaStream_t
+    if isinstance(handle, bool):
+        handle = None
     try:
         handle = int(handle)
     except (TypeError, ValueError):
         raise TypeError(f"stream: expected a torch.cuda.Stream, a cupy.cuda.Stream or an int, got {stream!r}") from None
     if handle < 0:
         raise ValueError(f"stream: a cudaStream_t cannot be negative, got {handle}")
-    previous = getattr(_local, "stream", None)
-    _local.stream = handle
-    try:
-        yield
-    finally:
-        _local.stream = previous
+    return _StreamScope(handle)
 
 
 def _streams(x: DeviceArray):

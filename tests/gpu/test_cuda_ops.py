@@ -280,7 +280,7 @@ def test_cuda_stream_block():
     s = torch.cuda.Stream()
     xs = cuda(x)
     torch.cuda.current_stream().synchronize()
-    with sepcpp._gpu.cuda_stream(s):
+    with sepcpp.cuda_stream(s):
         y = sepcpp.separable_conv2d(xs, cuda(dw), cuda(pw), 2, "SAME")
     s.synchronize()
     close(y.cpu().numpy(), want, 21, np.float32)
