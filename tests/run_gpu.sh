@@ -27,6 +27,13 @@ command -v nvcc >/dev/null && nvcc --version | tail -2
 
 step "build and install sepcpp with SEPCPP_CUDA=1"
 export SEPCPP_CUDA=1 CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-16}
+# The machine's own nvcc first (it matches its driver); else CMake takes the nvidia-cuda-nvcc wheel's.
+if [ -z "${CUDACXX:-}" ]; then
+  for c in "$(command -v nvcc || true)" /usr/local/cuda/bin/nvcc; do
+    if [ -n "$c" ] && [ -x "$c" ]; then export CUDACXX="$c"; break; fi
+  done
+fi
+echo "CUDACXX=${CUDACXX:-none, so the nvcc of the nvidia-cuda-nvcc wheel}"
 if "$PY" -c "import scikit_build_core, pybind11" 2>/dev/null; then
   timeout 300 "$PY" -m pip install --quiet --no-build-isolation --no-deps --no-index . 2>&1 | tail -20
 else

@@ -104,6 +104,20 @@ std::string dl_dtype_name(const DLDataType& d) {
   return s;
 }
 
+// The bytes a tensor's elements span, [lo, hi); empty for a tensor with no elements. (Bounds, as
+// np.may_share_memory's: two tensors whose spans meet are taken to share memory.)
+template <class T>
+std::pair<uintptr_t, uintptr_t> span_of(const sepcpp::Tensor<T>& t) {
+  int64_t lo = 0, hi = 0;
+  for (int i = 0; i < t.ndim; ++i) {
+    if (t.shape[i] == 0) return {0, 0};
+    const int64_t reach = (t.shape[i] - 1) * t.strides[i];
+    (reach < 0 ? lo : hi) += reach;
+  }
+  const auto base = reinterpret_cast<uintptr_t>(t.data);
+  return {base + lo * static_cast<int64_t>(sizeof(T)), base + (hi + 1) * static_cast<int64_t>(sizeof(T))};
+}
+
 // One operand of an op: a device view, a host array uploaded for the call, or absent.
 template <class T>
 struct Operand {
@@ -306,6 +320,22 @@ py::object run_typed(OpKind op, const DeviceView& input, const py::object& f1, c
     expect *= ot.shape[i];
   }
   sepcpp::detail::check_output(name, o, g, p.layout);
+  // As on the CPU: no computing in place (the output would overwrite what is still to be read).
+  {
+    sepcpp::Tensor<const T> xin;
+    xin.data = reinterpret_cast<const T*>(static_cast<const char*>(xt.data) + xt.byte_offset);
+    xin.ndim = 4;
+    for (int i = 0; i < 4; ++i) xin.shape[i] = in_shape[i], xin.strides[i] = in_strides[i];
+    const auto os = span_of(o);
+    auto meets = [&](const sepcpp::Tensor<const T>& t) {
+      const auto ts = span_of(t);
+      return os.first < os.second && ts.first < ts.second && os.first < ts.second && ts.first < os.second;
+    };
+    bool shared = meets(xin);
+    for (const Operand<T>* w : {&w1, &w2, &bias1, &bias2})
+      if (w->present && !w->host) shared = shared || meets(w->shape_only);
+    if (shared) throw std::invalid_argument("out: shares memory with an input or filter; sepcpp does not compute in place");
+  }
 
   {
     py::gil_scoped_release release;
