@@ -9,7 +9,7 @@
 #    ordinary isolated build fetches them (tools/build_backend adds the nvidia-cuda-* wheels).
 # 2. Installs PyTorch if it is missing (the PyPI wheel for Linux comes with CUDA); needs a network.
 # 3. Runs tests/gpu with SEPCPP_REQUIRE_GPU=1 (no skipping: a lost GPU or CUDA build fails).
-# 4. Runs tools/bench_cuda.py (against cuDNN, batch 1 and 32).
+# 4. Runs python -m sepcpp bench --device cuda (against cuDNN, batch 1 and 32).
 # Everything is meant to fit in 8 minutes on an H200 machine with 16 cores; each step has a limit.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -54,8 +54,9 @@ timeout 300 "$PY" -m pytest tests/gpu -q -p no:cacheprovider -W default -rs --ju
   tee "$REPORT/tests.txt" | tail -40
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
-step "benchmark: tools/bench_cuda.py"
-timeout 240 "$PY" tools/bench_cuda.py --batch 1 32 --repeat 30 --json "$REPORT/bench.json" 2>&1 | tee "$REPORT/bench.txt"
+step "benchmark: python -m sepcpp bench --device cuda"
+timeout 240 "$PY" -m sepcpp bench --device cuda --batch 1 32 --repeat 30 --json "$REPORT/bench.json" 2>&1 |
+  tee "$REPORT/bench.txt"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 step "done (status $status)"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import zlib
 
 import numpy as np
@@ -20,8 +19,9 @@ import sepcpp
 
 from conftest import framework
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
-from bench_cuda import SUITE, same_pads  # noqa: E402
+from sepcpp.bench.layers import load_suite
+
+SUITE = load_suite()
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -192,7 +192,7 @@ def test_grid_against_cpu(c):
 def _torch_separable(x_nchw, dw, pw, layer):
     C = x_nchw.shape[1]
     kh, kw = layer.kernel
-    pt, pb, pl, pr = same_pads(layer)
+    pt, pb, pl, pr = layer.pads
     w_dw = torch.as_tensor(np.ascontiguousarray(dw.transpose(2, 3, 0, 1).reshape(C * layer.mult, 1, kh, kw)),
                            device="cuda")
     w_pw = torch.as_tensor(np.ascontiguousarray(pw[0, 0].T[:, :, None, None]), device="cuda")

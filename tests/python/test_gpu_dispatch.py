@@ -91,3 +91,13 @@ def test_cuda_stream_scope():
     with sepcpp.cuda_stream(0):
         y = sepcpp.depthwise_conv2d(np.ones((1, 3, 3, 1), np.float32), np.ones((3, 3, 1, 1), np.float32), 1, "VALID")
     assert y.item() == 9.0
+
+
+def test_bench_device_option(capsys):
+    from sepcpp.bench import cli
+
+    assert cli.main(["--device", "tpu"]) == 2
+    assert "--device: expected cpu or cuda, got 'tpu'" in capsys.readouterr().err
+    if CUDA["devices"] == 0:
+        assert cli.main(["--device=cuda", "--batch", "1"]) == 2
+        assert "no GPU to run on" in capsys.readouterr().err

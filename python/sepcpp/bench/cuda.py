@@ -1,17 +1,16 @@
-"""sepcpp's fused separable convolution on the GPU against PyTorch's cuDNN.
+"""``python -m sepcpp bench --device cuda``: the fused separable convolution on the GPU against
+PyTorch's cuDNN.
 
-    python tools/bench_cuda.py [--batch 1 32] [--repeat 50] [--layers NAME,...] [--json FILE]
+    python -m sepcpp bench --device cuda [--batch 1 32] [--repeat 50] [--layers NAME,...] [--json FILE]
 
-For each layer of the suite (the CPU benchmark's layers, SAME padding) at each batch size, times
+For each layer of the suite (``layers.SUITE``, SAME padding) at each batch size, times
 sepcpp.separable_conv2d on a PyTorch CUDA tensor in NHWC and in NCHW, and cuDNN's separable block
 (a grouped convolution, groups = C, then a 1x1 convolution) on NCHW and on channels_last tensors,
 in float32 with TF32 off (both sides compute in full fp32), then float64 for sepcpp alone. Each
 time is the median of --repeat timed calls after warm-up, measured with CUDA events on the current
 stream; results are checked against cuDNN before timing. Prints a table with the ratio
-cuDNN-best / sepcpp (above 1: sepcpp is faster) and the geometric mean per batch size.
-
-(The CLI's ``python -m sepcpp bench --device cuda`` is meant to run this; that wiring waits for the
-benchmark's move into python/sepcpp/bench/.)
+cuDNN-best / sepcpp (above 1: sepcpp is faster) and the geometric mean per batch size. Needs a CUDA
+build of sepcpp, a GPU and PyTorch with CUDA.
 """
 
 from __future__ import annotations
@@ -21,83 +20,16 @@ import json
 import math
 import statistics
 import sys
-import zlib
-from dataclasses import dataclass, field
-from typing import List, Tuple
+from typing import List, Optional
 
-import numpy as np
+from .layers import Layer, load_suite, select_layers
 
-# The benchmark suite (the same layers as the CPU benchmark's): name, (N, H, W, C), kernel,
-# stride, dilation, depth multiplier, output channels. N is replaced by --batch.
-SUITE_ENTRIES = [
-    ("mnv1_112x32_s1", (1, 112, 112, 32), (3, 3), 1, 1, 1, 64),
-    ("mnv1_112x64_s2", (1, 112, 112, 64), (3, 3), 2, 1, 1, 128),
-    ("mnv1_56x128_s1", (1, 56, 56, 128), (3, 3), 1, 1, 1, 128),
-    ("mnv1_28x256_s1", (1, 28, 28, 256), (3, 3), 1, 1, 1, 256),
-    ("mnv1_14x512_s1", (1, 14, 14, 512), (3, 3), 1, 1, 1, 512),
-    ("mnv1_7x1024_s1", (1, 7, 7, 1024), (3, 3), 1, 1, 1, 1024),
-    ("mnv1_56x128_b8", (8, 56, 56, 128), (3, 3), 1, 1, 1, 128),
-    ("xception_19x728", (1, 19, 19, 728), (3, 3), 1, 1, 1, 728),
-    ("effnet_28x240_k5", (1, 28, 28, 240), (5, 5), 1, 1, 1, 80),
-    ("convnext_56x96_k7", (1, 56, 56, 96), (7, 7), 1, 1, 1, 384),
-    ("mult2_28x64", (1, 28, 28, 64), (3, 3), 1, 1, 2, 128),
-    ("slicenet_1d_k3", (8, 1, 256, 1024), (1, 3), 1, 1, 1, 1024),
-    ("slicenet_1d_k3_d4", (8, 1, 256, 1024), (1, 3), 1, 4, 1, 1024),
-    ("slicenet_1d_k15", (8, 1, 256, 512), (1, 15), 1, 1, 1, 512),
-]
+PROG = "python -m sepcpp bench --device cuda"
 
 
-def _same(size: int, k: int, s: int, d: int) -> Tuple[int, int, int]:
-    out = -(-size // s)
-    total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
-    return out, total // 2, total - total // 2
-
-
-@dataclass
-class Layer:
-    name: str
-    shape: Tuple[int, int, int, int]  # N, H, W, C
-    kernel: Tuple[int, int]
-    stride: int
-    dilation: int
-    mult: int
-    out_channels: int
-    pads: Tuple[int, int, int, int] = field(init=False)  # top, bottom, left, right (SAME)
-
-    def __post_init__(self) -> None:
-        _, h, w, _ = self.shape
-        _, pt, pb = _same(h, self.kernel[0], self.stride, self.dilation)
-        _, pl, pr = _same(w, self.kernel[1], self.stride, self.dilation)
-        self.pads = (pt, pb, pl, pr)
-
-    def with_batch(self, n: int) -> "Layer":
-        return Layer(self.name, (n,) + self.shape[1:], self.kernel, self.stride, self.dilation, self.mult,
-                     self.out_channels)
-
-    @property
-    def flops(self) -> int:
-        n, h, w, c = self.shape
-        oh = _same(h, self.kernel[0], self.stride, self.dilation)[0]
-        ow = _same(w, self.kernel[1], self.stride, self.dilation)[0]
-        mid = n * oh * ow * c * self.mult
-        return 2 * mid * (self.kernel[0] * self.kernel[1] + self.out_channels)
-
-    def data(self, seed: int = 0):
-        rng = np.random.default_rng(seed + zlib.crc32(self.name.encode()))
-        n, h, w, c = self.shape
-        kh, kw = self.kernel
-        x = rng.standard_normal(self.shape, dtype=np.float32)
-        dw = rng.standard_normal((kh, kw, c, self.mult), dtype=np.float32) / math.sqrt(kh * kw)
-        pw = rng.standard_normal((1, 1, c * self.mult, self.out_channels), dtype=np.float32) / math.sqrt(
-            c * self.mult)
-        return x, dw.astype(np.float32), pw.astype(np.float32)
-
-
-SUITE: List[Layer] = [Layer(e[0], tuple(e[1]), tuple(e[2]), *e[3:]) for e in SUITE_ENTRIES]
-
-
-def same_pads(layer: Layer) -> Tuple[int, int, int, int]:
-    return layer.pads
+def with_batch(layer: Layer, n: int) -> Layer:
+    return Layer(layer.name, (n,) + tuple(layer.shape[1:]), layer.kernel, layer.stride, layer.dilation, layer.mult,
+                 layer.out_channels)
 
 
 def _time(fn, repeat: int, torch) -> float:
@@ -116,7 +48,7 @@ def _time(fn, repeat: int, torch) -> float:
     return statistics.median(times)
 
 
-def bench(batches, repeat, names=None, out=sys.stdout):
+def bench(batches, repeat, suite: List[Layer], out=sys.stdout):
     import torch
     import torch.nn.functional as F
 
@@ -131,11 +63,9 @@ def bench(batches, repeat, names=None, out=sys.stdout):
     head = (f"{'layer':<20} {'N':>3} {'sep NHWC':>9} {'sep NCHW':>9} {'cudnn NCHW':>10} {'cudnn CL':>9} "
             f"{'best/sep':>8} {'sep f64':>8} {'TFLOP/s':>8}")
     print(head, file=out)
-    for base in SUITE:
-        if names and base.name not in names:
-            continue
+    for base in suite:
         for n in batches:
-            layer = base.with_batch(n)
+            layer = with_batch(base, n)
             x, dw, pw = layer.data()
             C = layer.shape[3]
             kh, kw = layer.kernel
@@ -188,14 +118,31 @@ def bench(batches, repeat, names=None, out=sys.stdout):
     return rows
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--batch", type=int, nargs="+", default=[1, 32])
-    p.add_argument("--repeat", type=int, default=50)
-    p.add_argument("--layers", default="", help="comma-separated layer names (default: all)")
-    p.add_argument("--json", default="", help="also write the rows to this file")
+def main(argv: Optional[List[str]] = None, prog: str = PROG) -> int:
+    p = argparse.ArgumentParser(prog=prog, description="Times sepcpp's fused separable convolution on the GPU "
+                                "against PyTorch's cuDNN (grouped conv + 1x1), float32 with TF32 off.")
+    p.add_argument("--batch", type=int, nargs="+", default=[1, 32], help="batch sizes (default 1 32)")
+    p.add_argument("--repeat", type=int, default=50, help="timed calls per measurement (median; default 50)")
+    p.add_argument("--layers", help="comma-separated layer names (default: all)")
+    p.add_argument("--json", metavar="FILE", help="also write the rows to FILE")
     a = p.parse_args(argv)
-    rows = bench(a.batch, a.repeat, set(filter(None, a.layers.split(","))) or None)
+    import sepcpp
+
+    cuda = sepcpp.info()["cuda"]
+    if cuda["devices"] == 0:
+        print(f"{prog}: no GPU to run on: {cuda.get('reason')}", file=sys.stderr)
+        return 2
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if torch is None or not torch.cuda.is_available():
+        print(f"{prog}: needs PyTorch with CUDA (the peer, and the tensors sepcpp is given)", file=sys.stderr)
+        return 2
+    suite = select_layers(load_suite(), a.layers)
+    if suite is None:
+        return 2
+    rows = bench(a.batch, a.repeat, suite)
     if a.json:
         with open(a.json, "w", encoding="utf-8") as f:
             json.dump(rows, f, indent=1)
