@@ -36,6 +36,10 @@ dw1 = np.ones((3, 3, 2), f32)                 # 1-D depthwise filter [k, C, M]
 """
 
 BIG = "10**7"
+# The sepcpp.torch rows start with this (shown once, in the preamble): NCHW tensors and torch's
+# weight layouts.
+TORCH = ("import torch, sepcpp.torch as st; xt = torch.ones(1, 3, 5, 5); dw4 = torch.ones(6, 1, 3, 3); "
+         "pw4 = torch.ones(4, 6, 1, 1); w4 = torch.ones(4, 3, 3, 3); ")
 # (section, what is wrong, call)
 CASES = [
     ("Types", "input of an integer dtype", "sepcpp.depthwise_conv2d(x.astype(np.int32), dw, 1, 'SAME')"),
@@ -166,6 +170,31 @@ CASES = [
     ("Dask", "`sepcpp.dask` op given a bad filter (the NumPy API's message, checked on an empty batch)",
      "import dask.array as da, sepcpp.dask; "
      "sepcpp.dask.conv2d(da.from_array(x, chunks=2), np.ones((3, 3, 5, 4), f32), 1, 'SAME')"),
+    ("PyTorch", "input of an integer dtype", TORCH + "st.conv2d(torch.ones(1, 3, 5, 5, dtype=torch.int32), w4)"),
+    ("PyTorch", "weight dtype differs from the input's",
+     TORCH + "st.separable_conv2d(xt, dw4.double(), pw4)"),
+    ("PyTorch", "input that is not a tensor", TORCH + "st.conv2d(x, w4)"),
+    ("PyTorch", "input of rank 3 for a 2-D op", TORCH + "st.separable_conv2d(xt[0], dw4, pw4)"),
+    ("PyTorch", "depthwise weight rows not a multiple of C",
+     TORCH + "st.separable_conv2d(xt, torch.ones(5, 1, 3, 3), pw4)"),
+    ("PyTorch", "pointwise weight not [O, C*M/groups, 1, 1]",
+     TORCH + "st.super_separable_conv2d(xt, dw4, pw4, 2)"),
+    ("PyTorch", "conv2d weight channels differ from the input's",
+     TORCH + "st.conv2d(xt, torch.ones(4, 2, 3, 3))"),
+    ("PyTorch", "bias of the wrong length", TORCH + "st.conv2d(xt, w4, torch.ones(3))"),
+    ("PyTorch", "stride 0", TORCH + "st.separable_conv2d(xt, dw4, pw4, stride=0)"),
+    ("PyTorch", "stride of three values", TORCH + "st.separable_conv2d(xt, dw4, pw4, stride=(1, 2, 1))"),
+    ("PyTorch", "negative padding", TORCH + "st.separable_conv2d(xt, dw4, pw4, padding=(1, -1))"),
+    ("PyTorch", "causal padding on a 2-D op", TORCH + "st.separable_conv2d(xt, dw4, pw4, padding='causal')"),
+    ("PyTorch", "dilated kernel larger than the input (valid)",
+     TORCH + "st.separable_conv2d(xt, dw4, pw4, padding='valid', dilation=3)"),
+    ("PyTorch", "1-D op given a stride pair",
+     TORCH + "st.depthwise_conv1d(xt[0], torch.ones(5, 1, 3), stride=(1, 2))"),
+    ("PyTorch", "module with kernel size 0", TORCH + "st.SeparableConv2d(3, 4, 0)"),
+    ("PyTorch", "module whose groups do not divide the channels",
+     TORCH + "st.SuperSeparableConv1d(3, 4, 3, groups=2)"),
+    ("PyTorch", "module called with another dtype than its parameters",
+     TORCH + "st.DepthwiseConv2d(3, 3)(xt.double())"),
     ("Threads", "negative thread count", "sepcpp.set_num_threads(-1)"),
     ("Threads", "thread count not an integer", "sepcpp.set_num_threads(2.5)"),
     ("Threads", "thread count of 2**31 or more", "sepcpp.set_num_threads(2**31)"),
@@ -241,6 +270,12 @@ def render():
         SETUP.rstrip(),
         "```",
         "",
+        "and the PyTorch rows (`sepcpp.torch`: NCHW tensors, torch's weight layouts) also:",
+        "",
+        "```python",
+        TORCH.replace("; ", "\n").rstrip(),
+        "```",
+        "",
     ]
     section = None
     for sec, what, call in CASES:
@@ -252,7 +287,7 @@ def render():
             shown = "SEPCPP_ISA=sse9 python -c \"...sepcpp.conv2d(...)\""
         else:
             kind, message = run_case(call)
-            shown = call
+            shown = call[len(TORCH):] if call.startswith(TORCH) else call
         message = textwrap.shorten(message, 400, placeholder=" ...")
         lines.append(f"| {cell(what)} | `{cell(shown)}` | `{kind}` | {cell(message)} |")
     return "\n".join(lines) + "\n"
