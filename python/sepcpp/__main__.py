@@ -70,6 +70,8 @@ def _info_table(info: dict) -> str:
             return "-"
         if isinstance(v, bool):
             return "yes" if v else "no"
+        if isinstance(v, dict):  # info()["cuda"]
+            return "; ".join(f"{k} {text(x)}" for k, x in v.items())
         return str(v)
 
     labels = [("version", "version"), ("isa", "kernel level in use"),

@@ -23,7 +23,7 @@ _spec.loader.exec_module(table)
 ARGUMENT = re.compile(
     r"\b(input|filters?|depthwise_filter|pointwise_filter|bias|depthwise_bias|strides?|dilations|padding|"
     r"data_format|activation|depthwise_activation|groups|out|n|SEPCPP_ISA|ISA|out_backprop|input_sizes|"
-    r"filter_sizes|weight|depthwise_weight|pointwise_weight|dilation|kernel_size)\b")
+    r"filter_sizes|weight|depthwise_weight|pointwise_weight|dilation|kernel_size|stream|device)\b")
 VALUE = re.compile(r"\d|'[^']*'|\b(True|False|None)\b")
 SIZE = re.compile(r"\d+(\.\d*)?\s*([KMGTPE]i?B|bytes)|shape \(")
 

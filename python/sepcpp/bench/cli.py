@@ -47,6 +47,9 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                     "the same data.")
     p.add_argument("--layers",
                    help="comma-separated layer names (default: the whole suite); 'list' lists them")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="cpu (this table) or cuda: the GPU benchmark against cuDNN, with options of its own "
+                        "(--device cuda --help)")
     p.add_argument("--repeat", type=int, default=11, help="timed calls per measurement (median; default 11)")
     p.add_argument("--rounds", type=int, default=1,
                    help="take turns this many times per row, sepcpp and the peers interleaved, and report "
@@ -127,8 +130,32 @@ def _check_matplotlib() -> bool:
     return True
 
 
+def _device(argv: List[str]):
+    """``--device cpu|cuda`` (read before the other options, which are the CPU benchmark's) and the
+    other arguments."""
+    rest, device, i = [], "cpu", 0
+    while i < len(argv):
+        if argv[i] == "--device" and i + 1 < len(argv):
+            device, i = argv[i + 1], i + 2
+            continue
+        if argv[i].startswith("--device="):
+            device = argv[i].split("=", 1)[1]
+        else:
+            rest.append(argv[i])
+        i += 1
+    return device, rest
+
+
 def main(argv: Optional[List[str]] = None, prog: str = PROG) -> int:
-    args = build_parser(prog).parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    device, rest = _device(argv)
+    if device == "cuda":  # the GPU benchmark against cuDNN, with options of its own (--device cuda --help)
+        from . import cuda
+
+        return cuda.main(rest, prog=f"{prog} --device cuda")
+    if device != "cpu":
+        return _fail(f"--device: expected cpu or cuda, got {device!r}")
+    args = build_parser(prog).parse_args(rest)
     if args.dask:
         return _main_dask(args)
     if args.repeat < 1:
