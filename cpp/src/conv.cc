@@ -3,7 +3,13 @@
 // [KH*KW*C, O] matrix the unrolled rows multiply.
 #include <cstring>
 
+#include "activation.hpp"
+#include "depthwise_rows.hpp"
+#include "gemm.hpp"
 #include "layer.hpp"
+#include "memory.hpp"
+#include "parallel.hpp"
+#include "tensor_view.hpp"
 
 namespace sepcpp {
 namespace detail {

@@ -1,6 +1,11 @@
 // depthwise_conv2d: rows of output pixels through the depthwise microkernel, threads over flat
 // pixel ranges (batch x rows x columns), so even a 7x7 image keeps every thread busy.
+#include "activation.hpp"
+#include "depthwise_rows.hpp"
 #include "layer.hpp"
+#include "memory.hpp"
+#include "parallel.hpp"
+#include "tensor_view.hpp"
 
 namespace sepcpp {
 namespace detail {

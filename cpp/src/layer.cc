@@ -4,7 +4,12 @@
 #include <fstream>
 #include <string>
 
+#include "checks.hpp"
+#include "depthwise_rows.hpp"
+#include "gemm.hpp"
 #include "layer.hpp"
+#include "memory.hpp"
+#include "tensor_view.hpp"
 
 namespace sepcpp {
 

@@ -2,7 +2,11 @@
 // that the layer and the functional API share.
 #pragma once
 
-#include "common.hpp"
+#include "../kernels/kernels.hpp"
+#include "depthwise_rows.hpp"
+#include "gemm.hpp"
+#include "sepcpp/ops.hpp"
+#include "tensor_view.hpp"
 
 namespace sepcpp {
 

@@ -1,6 +1,9 @@
 // pointwise_conv2d: one GEMM, [pixels, C] x [C, O] (when unstrided and unpadded), split into row blocks and (when the image is
 // small) column blocks so that every thread has work.
+#include "activation.hpp"
 #include "layer.hpp"
+#include "parallel.hpp"
+#include "tensor_view.hpp"
 
 namespace sepcpp {
 namespace detail {

@@ -5,7 +5,8 @@
 #include <thread>
 #include <vector>
 
-#include "common.hpp"
+#include "../kernels/kernels.hpp"
+#include "sepcpp/ops.hpp"
 #include "sepcpp/roofline.hpp"
 
 namespace sepcpp {

@@ -3,7 +3,9 @@
 
 #include <atomic>
 
-#include "common.hpp"
+#include "../kernels/kernels.hpp"
+#include "checks.hpp"
+#include "parallel.hpp"
 
 namespace sepcpp {
 namespace {

@@ -2,7 +2,13 @@
 // lands in a per-thread scratch of at most ~384 KiB (L2) and goes straight through the pointwise
 // GEMM. The [N, OH, OW, C*M] intermediate is never allocated, except for small images (at most
 // those ~384 KiB): their depthwise result is computed once and the GEMM split by columns.
+#include "activation.hpp"
+#include "depthwise_rows.hpp"
+#include "gemm.hpp"
 #include "layer.hpp"
+#include "memory.hpp"
+#include "parallel.hpp"
+#include "tensor_view.hpp"
 
 namespace sepcpp {
 namespace detail {

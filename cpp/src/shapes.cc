@@ -3,7 +3,7 @@
 // input (conv_geometry, on every call).
 #include <string>
 
-#include "common.hpp"
+#include "checks.hpp"
 
 namespace sepcpp {
 

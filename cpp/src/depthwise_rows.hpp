@@ -1,0 +1,285 @@
+// The depthwise row step shared by depthwise_conv2d, the fused separable_conv2d and the backprop
+// ops: the weights rearranged per multiplier (DepthwiseWeights), the taps inside the input
+// (valid_range, interior_columns, build_indirection, which conv2d uses too), the rule for padded
+// taps under a non-finite weight, and depthwise_pixels, which runs row segments through the
+// depthwise microkernels.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
+#include "../kernels/kernels.hpp"
+#include "memory.hpp"
+#include "sepcpp/ops.hpp"
+#include "tensor_view.hpp"
+
+namespace sepcpp {
+namespace detail {
+
+// True when some element of w[0..n) is an infinity or a NaN.
+template <class T>
+bool any_nonfinite(const T* w, int64_t n) {
+  bool bad = false;
+  for (int64_t i = 0; i < n; ++i) bad |= !std::isfinite(w[i]);
+  return bad;
+}
+
+// Depthwise weights rearranged per multiplier: w[m][tap][c], bias[m][c]. With `borrow` (a
+// one-off functional call), M == 1 and dense memory, the caller's arrays are used as they are.
+// `nonfinite` (an infinity or NaN among the weights, found once here) may select the exact edge
+// path of depthwise_pixels (leave_out_padded_taps).
+template <class T>
+struct DepthwiseWeights {
+  std::vector<T> w_storage, b_storage;
+  const T* w = nullptr;
+  const T* b = nullptr;
+  int64_t taps = 0, c = 0, m = 0;
+  bool nonfinite = false;
+  DepthwiseWeights() = default;
+  DepthwiseWeights(const Tensor<const T>& filter, const Tensor<const T>& bias, bool borrow) {
+    const int64_t kh = filter.shape[0], kw = filter.shape[1];
+    c = filter.shape[2], m = filter.shape[3];
+    taps = kh * kw;
+    const bool dense = filter.strides[3] == 1 && filter.strides[2] == m &&
+                       filter.strides[1] == c * m && filter.strides[0] == kw * c * m;
+    if (borrow && m == 1 && dense) {
+      w = filter.data;
+    } else {
+      w_storage = make_buffer<T>("the depthwise filter", m * taps * c);
+      for (int64_t mm = 0; mm < m; ++mm)
+        for (int64_t y = 0; y < kh; ++y)
+          for (int64_t x = 0; x < kw; ++x)
+            for (int64_t cc = 0; cc < c; ++cc)
+              w_storage[((mm * taps) + y * kw + x) * c + cc] = at4(filter, y, x, cc, mm);
+      w = w_storage.data();
+    }
+    nonfinite = any_nonfinite(w, m * taps * c);
+    if (bias.data) {
+      if (borrow && m == 1 && bias.strides[0] == 1) {
+        b = bias.data;
+      } else {
+        b_storage.resize(static_cast<size_t>(m * c));
+        for (int64_t mm = 0; mm < m; ++mm)
+          for (int64_t cc = 0; cc < c; ++cc) b_storage[mm * c + cc] = at1(bias, cc * m + mm);
+        b = b_storage.data();
+      }
+    }
+  }
+  // Moving a vector keeps its buffer, so w/b stay valid; copying would not: forbid it.
+  DepthwiseWeights(DepthwiseWeights&&) = default;
+  DepthwiseWeights& operator=(DepthwiseWeights&&) = default;
+  DepthwiseWeights(const DepthwiseWeights&) = delete;
+  DepthwiseWeights& operator=(const DepthwiseWeights&) = delete;
+};
+
+// Pointers to the input pixels under each tap of output pixels (n, oh, ow0 .. ow0+count-1), in
+// tap order (kh major), a zero row standing in for padding. rows: input_rows() of those pixels.
+template <class T>
+void build_indirection(const ConvGeometry& g, const RowSet<T>& rows, const T* zero, int64_t ow0, int64_t count,
+                       const T** ind) {
+  const int64_t W = g.w.in;
+  for (int64_t p = 0; p < count; ++p) {
+    const int64_t ow = ow0 + p;
+    for (int64_t ky = 0; ky < g.h.kernel; ++ky) {
+      const bool row = rows.ptr[ky] != nullptr;
+      for (int64_t kx = 0; kx < g.w.kernel; ++kx) {
+        const int64_t iw = ow * g.w.stride - g.w.pad_before + kx * g.w.dilation;
+        *ind++ = (row && iw >= 0 && iw < W) ? rows.at(ky, iw) : zero;
+      }
+    }
+  }
+}
+
+// The taps of output pixel (oh, ow) that lie inside the input: kernel rows [*ky0, *ky1) and
+// columns [*kx0, *kx1) (at dilation 1 along an axis they are a range; at any dilation the first
+// and one-past-last in-range taps, those between being in range too).
+inline void valid_range(const AxisGeometry& a, int64_t o, int64_t* k0, int64_t* k1) {
+  const int64_t first = o * a.stride - a.pad_before;  // input index of tap 0
+  int64_t lo = 0, hi = a.kernel;
+  while (lo < hi && first + lo * a.dilation < 0) ++lo;
+  while (hi > lo && first + (hi - 1) * a.dilation >= a.in) --hi;
+  *k0 = lo, *k1 = hi;
+}
+
+// Elements of the zero buffer depthwise_pixels needs: one channel vector for a padded tap; and,
+// when a whole kernel row can fall in the vertical padding and the row-sliding kernel runs (stride
+// 1, dilation 1), a whole padded input row (a run plus the kernel). Without vertical padding no
+// kernel row is ever out of the input, so a 1-D layer does not zero a row per call.
+inline int64_t zero_length(const ConvGeometry& g) {
+  const bool padded_rows = g.h.pad_before > 0 || g.h.pad_after > 0;
+  const bool sliding = g.w.stride == 1 && g.w.dilation == 1;
+  return padded_rows && sliding ? g.in_channels * (g.w.out + g.w.kernel) : g.in_channels;
+}
+
+// Per-thread scratch of the depthwise step.
+template <class T>
+struct DwScratch {
+  std::vector<const T*> rows;  // per kernel row, for the row-sliding kernel
+  std::vector<T> padded;       // zero-padded copies of the input under an edge run
+  std::vector<const T*> base;
+  std::vector<ptrdiff_t> step;
+  std::vector<T> tmp;  // [pixels][C], only for M > 1
+  RowCache<T> cache;   // input rows, when the input is not read in place
+  // Exact path: the weights with the taps outside the input zeroed, for the valid tap rectangle
+  // `masked_for` (ky0, ky1, kx0, kx1) they were last made for.
+  std::vector<T> masked;
+  int64_t masked_for[4] = {-1, -1, -1, -1};
+};
+
+// Output columns [lo, hi) whose every tap lies inside the input row (no horizontal padding).
+inline void interior_columns(const ConvGeometry& g, int64_t* lo, int64_t* hi) {
+  const AxisGeometry& a = g.w;
+  *lo = std::min(a.out, (a.pad_before + a.stride - 1) / a.stride);
+  const int64_t last = a.in - 1 + a.pad_before - (a.kernel - 1) * a.dilation;  // ow*s <= last
+  *hi = last < 0 ? 0 : std::min(a.out, last / a.stride + 1);
+  if (*hi < *lo) *hi = *lo;
+}
+
+// Whether padded taps must be left out of the sum instead of multiplying the zero padding, which
+// differs only when a weight is infinite or NaN (0 x Inf = NaN; a finite weight adds a zero, so
+// finite filters keep the fast paths). sepcpp follows TensorFlow (2.21, CPU, default build) per op
+// and dtype: its float32 kernels (oneDNN) leave padded taps out, except depthwise_conv2d and
+// separable_conv2d at a dilation above 1, which pad the input with zeros (space_to_batch) and
+// multiply them; its float64 kernels (Eigen) multiply the padding in every op.
+template <class T>
+bool leave_out_padded_taps(bool nonfinite, bool depthwise_step, const ConvGeometry& g) {
+  if (!nonfinite || !std::is_same<T, float>::value) return false;
+  return !depthwise_step || (g.h.dilation == 1 && g.w.dilation == 1);
+}
+
+// Depthwise for the flat output pixels [p0, p0+count) (p = (n*OH + oh)*OW + ow), result in
+// out[p - p0][C*M] (pixel stride C*M, channel order c*M + m). Each row segment is cut into edge
+// runs (some tap in the horizontal padding) and one interior run. At stride 1 and dilation 1 every
+// run goes through the row-sliding kernel (edge runs on zero-padded copies of their input);
+// otherwise the interior run's taps advance by stride*C per pixel and edge pixels go one by one
+// with padded taps on the zero row. No per-pixel pointer tables either way. Where padded taps are
+// left out (leave_out_padded_taps) edge pixels go one by one and every pixel with a padded tap uses a
+// copy of the weights whose padded taps are zero, so that a padded tap adds 0 x 0.
+template <class T>
+void depthwise_pixels(const ConvGeometry& g, const kernels::TypedKernels<T>& k, const InputRows<T>& in,
+                      const T* zero, const DepthwiseWeights<T>& dw, const kernels::Activation<T>& act,
+                      int64_t p0, int64_t count, T* out, DwScratch<T>& s) {
+  const int64_t OW = g.w.out, OH = g.h.out, W = g.w.in;
+  const int64_t C = g.in_channels, M = g.multiplier, CM = C * M;
+  const int64_t KH = g.h.kernel, KW = g.w.kernel, taps = g.taps();
+  int64_t lo, hi;
+  interior_columns(g, &lo, &hi);
+  s.base.resize(static_cast<size_t>(taps));
+  s.step.resize(static_cast<size_t>(taps));
+  s.rows.resize(static_cast<size_t>(KH));
+  // At stride 1 and dilation 1 runs of pixels go through the row-sliding kernel; `zero` is long
+  // enough (zero_length) to stand in for a whole padded input row there.
+  const bool sliding = g.w.stride == 1 && g.w.dilation == 1 && k.dwconv_row != nullptr;
+  const bool exact = leave_out_padded_taps<T>(dw.nonfinite, true, g);
+  RowSet<T> in_rows{};  // input rows of the current output row segment (input_rows)
+  auto fill_rows = [&](int64_t ow0) {
+    for (int64_t ky = 0; ky < KH; ++ky) s.rows[ky] = in_rows.ptr[ky] ? in_rows.at(ky, ow0 - g.w.pad_before) : zero;
+  };
+  auto fill_taps = [&](int64_t ow0) {
+    for (int64_t ky = 0; ky < KH; ++ky) {
+      const bool row = in_rows.ptr[ky] != nullptr;
+      for (int64_t kx = 0; kx < KW; ++kx) {
+        const int64_t t = ky * KW + kx;
+        const int64_t iw = ow0 * g.w.stride - g.w.pad_before + kx * g.w.dilation;
+        if (row && iw >= 0 && iw < W) {
+          s.base[t] = in_rows.at(ky, iw);
+          // Advances only between output pixels of one row, so only when there are several; then
+          // stride < W and stride * C cannot overflow (a stride of 2**63-1 on a 1-wide output can).
+          s.step[t] = g.w.out > 1 ? g.w.stride * C : 0;
+        } else {  // only for a single edge pixel or a padded row: the zero row, not advancing
+          s.base[t] = zero;
+          s.step[t] = 0;
+        }
+      }
+    }
+  };
+  // For an edge run (some taps in the horizontal padding) at stride 1: copies of the input under
+  // it, zero-padded, so that the row-sliding kernel runs there too (a causal 63-tap window has 62
+  // edge pixels per row). The zeros are multiplied like the general kernel's zero row: same bits.
+  auto fill_padded_rows = [&](int64_t ow0, int64_t cnt) {
+    const int64_t span = cnt + KW - 1, first = ow0 - g.w.pad_before;
+    s.padded.assign(static_cast<size_t>(KH * span * C), T(0));
+    for (int64_t ky = 0; ky < KH; ++ky) {
+      T* dst = s.padded.data() + ky * span * C;
+      s.rows[ky] = dst;
+      if (!in_rows.ptr[ky]) continue;
+      const int64_t from = std::max<int64_t>(first, 0), to = std::min<int64_t>(first + span, W);
+      if (to > from) std::copy(in_rows.at(ky, from), in_rows.at(ky, from) + (to - from) * C, dst + (from - first) * C);
+    }
+  };
+  // The weights for pixels whose in-input taps are rows [ky0, ky1) x columns [kx0, kx1): dw.w
+  // itself when that is the whole kernel, else a copy with the other taps zeroed.
+  auto weights_for = [&](int64_t ky0, int64_t ky1, int64_t kx0, int64_t kx1) -> const T* {
+    if (ky0 == 0 && ky1 == KH && kx0 == 0 && kx1 == KW) return dw.w;
+    const int64_t key[4] = {ky0, ky1, kx0, kx1};
+    if (!std::equal(key, key + 4, s.masked_for)) {
+      s.masked.assign(static_cast<size_t>(M * taps * C), T(0));
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t ky = ky0; ky < ky1; ++ky)
+          for (int64_t kx = kx0; kx < kx1; ++kx) {
+            const int64_t off = (m * taps + ky * KW + kx) * C;
+            std::copy(dw.w + off, dw.w + off + C, s.masked.data() + off);
+          }
+      std::copy(key, key + 4, s.masked_for);
+    }
+    return s.masked.data();
+  };
+  // Pixels [ow0, ow0+cnt) of the current output row into o, with weights w. Both kernels give the
+  // same bits.
+  auto run = [&](int64_t ow0, int64_t cnt, T* o, bool edge, const T* w) {
+    // (Without the sliding kernel, an edge run is a single pixel: fill_taps describes it exactly.)
+    const bool slide = sliding && cnt > 1;
+    if (slide && edge) fill_padded_rows(ow0, cnt);
+    else if (slide) fill_rows(ow0);
+    else fill_taps(ow0);
+    auto pass = [&](const T* wm, const T* bm, T* dst, int64_t ostride) {
+      if (slide) k.dwconv_row(C, cnt, KH, KW, s.rows.data(), wm, bm, dst, ostride, act);
+      else k.dwconv(C, cnt, taps, s.base.data(), s.step.data(), wm, bm, dst, ostride, act);
+    };
+    if (M == 1) {
+      pass(w, dw.b, o, CM);
+      return;
+    }
+    s.tmp.resize(static_cast<size_t>(cnt * C));
+    for (int64_t m = 0; m < M; ++m) {
+      pass(w + m * taps * C, dw.b ? dw.b + m * C : nullptr, s.tmp.data(), C);
+      for (int64_t q = 0; q < cnt; ++q)
+        for (int64_t c = 0; c < C; ++c) o[q * CM + c * M + m] = s.tmp[q * C + c];
+    }
+  };
+  int64_t p = p0;
+  while (p < p0 + count) {
+    const int64_t ow = p % OW, row = p / OW, oh = row % OH, n = row / OH;
+    const int64_t end = ow + std::min(OW - ow, p0 + count - p);
+    T* o = out + (p - p0) * CM;
+    in_rows = input_rows(in, g, n, oh, ow, end, s.cache);
+    const int64_t a = std::min(std::max(ow, lo), end), b = std::max(std::min(end, hi), a);
+    if (exact) {
+      int64_t ky0, ky1, kx0, kx1;
+      valid_range(g.h, oh, &ky0, &ky1);
+      for (int64_t x = ow; x < end; x = x < a || x >= b ? x + 1 : b) {
+        if (x >= a && x < b) {  // the interior run: only padded rows, if any, are left out
+          run(a, b - a, o + (a - ow) * CM, false, weights_for(ky0, ky1, 0, KW));
+          continue;
+        }
+        valid_range(g.w, x, &kx0, &kx1);
+        run(x, 1, o + (x - ow) * CM, true, weights_for(ky0, ky1, kx0, kx1));
+      }
+      p += end - ow;
+      continue;
+    }
+    // Edge runs go whole through the row-sliding kernel where it applies, else pixel by pixel.
+    const int64_t edge_step = sliding ? OW : 1;
+    for (int64_t x = ow; x < a; x += edge_step) run(x, std::min(a, x + edge_step) - x, o + (x - ow) * CM, true, dw.w);
+    if (b > a) run(a, b - a, o + (a - ow) * CM, false, dw.w);
+    for (int64_t x = b; x < end; x += edge_step) run(x, std::min(end, x + edge_step) - x, o + (x - ow) * CM, true, dw.w);
+    p += end - ow;
+  }
+}
+
+}  // namespace detail
+}  // namespace sepcpp

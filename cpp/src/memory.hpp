@@ -1,0 +1,77 @@
+// Buffers the ops allocate: checked against the memory available first, and failing with an
+// AllocationError (a MemoryError in Python) that names the buffer and its size.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace sepcpp {
+namespace detail {
+
+// std::bad_alloc that says what could not be allocated (pybind11 turns it into a MemoryError with
+// this message).
+class AllocationError : public std::bad_alloc {
+ public:
+  explicit AllocationError(std::string msg) : msg_(std::move(msg)) {}
+  const char* what() const noexcept override { return msg_.c_str(); }
+
+ private:
+  std::string msg_;
+};
+
+// Bytes this process may still allocate before the system runs short: the smallest of the
+// kernel's MemAvailable and, for each cgroup (v2 or v1) above the process, its limit minus its
+// usage; -1 when none of these can be read (layer.cc).
+int64_t available_memory_bytes();
+
+// Buffers from this size on are checked against available_memory_bytes() first: under Linux's
+// overcommit an allocation larger than the free memory succeeds and the OOM killer ends the
+// process when its pages are touched, instead of the MemoryError a caller can handle. (Reading
+// /proc costs microseconds: small buffers are not checked.)
+constexpr int64_t kCheckedAllocationBytes = int64_t(64) << 20;
+
+// A buffer of n elements for `what` is refused (AllocationError naming the buffer and its size)
+// when it is larger than the memory available; `attempt` then makes it, its own failures reported
+// the same way.
+template <class T, class F>
+auto allocate_checked(const char* what, int64_t n, F attempt) -> decltype(attempt()) {
+  const double bytes = static_cast<double>(n) * sizeof(T);
+  auto message = [&] {
+    return std::string("sepcpp: cannot allocate ") + std::to_string(n) + " elements (" +
+           std::to_string(bytes / (1 << 20)) + " MiB) for " + what;
+  };
+  // (Beyond 2**47 bytes no x86-64 process can map it: no need to ask the system.)
+  if (bytes >= static_cast<double>(kCheckedAllocationBytes) && bytes < 0x1p47) {
+    const int64_t avail = available_memory_bytes();
+    if (avail >= 0 && bytes > static_cast<double>(avail))
+      throw AllocationError(message() + ": only " + std::to_string(avail >> 20) +
+                            " MiB of memory is available (MemAvailable and the cgroup limit)");
+  }
+  try {
+    return attempt();
+  } catch (const std::bad_alloc&) {
+    throw AllocationError(message());
+  } catch (const std::length_error&) {
+    throw AllocationError(message());
+  }
+}
+
+// A zeroed buffer of n elements for `what`.
+template <class T>
+std::vector<T> make_buffer(const char* what, int64_t n) {
+  return allocate_checked<T>(what, n, [n] { return std::vector<T>(static_cast<size_t>(n)); });
+}
+
+// An uninitialised buffer of n elements for `what`: pages never written are never resident.
+template <class T>
+std::unique_ptr<T[]> make_raw_buffer(const char* what, int64_t n) {
+  return allocate_checked<T>(what, n, [n] { return std::unique_ptr<T[]>(new T[static_cast<size_t>(n)]); });
+}
+
+}  // namespace detail
+}  // namespace sepcpp
