@@ -323,6 +323,83 @@ def _conv(fn: Callable, input: Any, filters: Dict[str, Any], biases: Dict[str, A
     return _map_conv(x, out_shape, spatial_axes, channel_axis, geometry, ops, out_channel_chunks, name)
 
 
+# The parameter descriptions the functions below share, written once (``_api._doc`` puts each in
+# place of a docstring line that holds only ``{name}``).
+_DOC = {
+    "strides": """
+        strides : int or sequence of int
+            An int, an ``(h, w)`` pair, or TensorFlow's 4-list (``[1, sh, sw, 1]`` for NHWC,
+            ``[1, 1, sh, sw]`` for NCHW).""",
+    "padding_2d": """
+        padding : str or list
+            ``"SAME"`` (TensorFlow's rule: the odd pixel after), ``"VALID"``, or TensorFlow's explicit
+            list of ``[before, after]`` pairs; each block gets its share of it as explicit padding.""",
+    "data_format_2d": """
+        data_format : str
+            ``"NHWC"`` (default) or ``"NCHW"``.""",
+    "dilations_2d": """
+        dilations : int or sequence of int, optional
+            As ``strides``; default 1.""",
+    "bias_cm": """
+        bias : numpy.ndarray, optional
+            ``C*M`` entries, added before ``activation``.""",
+    "activation": """
+        activation : {None, 'relu', 'relu6'}, optional
+            Applied last, inside the kernel.""",
+    "bias_o": """
+        bias : numpy.ndarray, optional
+            ``O`` entries, added before ``activation``.""",
+    "out": """
+        out : None
+            Not supported; use ``dask.array.store``.""",
+    "input_2d": """
+        input : dask.array.Array
+            ``(N, H, W, C)`` or ``(N, C, H, W)``; channel chunks are joined into one.""",
+    "depthwise_filter_2d": """
+        depthwise_filter : numpy.ndarray
+            ``[kh, kw, C, M]``.""",
+    "depthwise_bias": """
+        depthwise_bias : numpy.ndarray, optional
+            ``C*M`` entries, added after the depthwise step.""",
+    "depthwise_activation": """
+        depthwise_activation : {None, 'relu', 'relu6'}, optional
+            Applied between the two steps.""",
+    "groups": """
+        groups : int
+            Pointwise groups; ``C*M`` and ``O`` must be divisible by it.""",
+    "stride": """
+        stride : int or sequence of int
+            An int, or TensorFlow's 3-list (``[1, s, 1]`` for NWC, ``[1, 1, s]`` for NCW).""",
+    "padding_1d": """
+        padding : str or list
+            ``"SAME"``, ``"VALID"``, ``"CAUSAL"`` (left padding ``(k - 1) * d``) or an explicit list
+            ``[[0, 0], [left, right], [0, 0]]``; each block gets its share of it as explicit padding.""",
+    "data_format_1d": """
+        data_format : str
+            ``"NWC"`` (default) or ``"NCW"``.""",
+    "dilations_1d": """
+        dilations : int or sequence of int, optional
+            As ``stride``; default 1.""",
+    "input_1d": """
+        input : dask.array.Array
+            ``(N, W, C)`` or ``(N, C, W)``; channel chunks are joined into one.""",
+    "depthwise_filter_1d": """
+        depthwise_filter : numpy.ndarray
+            ``[k, C, M]``.""",
+    "returns_2d": """
+        dask.array.Array
+            One output chunk per input chunk along N, H and W, one chunk of ``O`` channels.""",
+    "returns_1d": """
+        dask.array.Array
+            One output chunk per input chunk along N and W, one chunk of ``O`` channels.""",
+}
+
+
+def _doc(**parts: str):
+    """``_api._doc`` with this module's shared descriptions."""
+    return _api._doc(**{**_DOC, **parts})
+
+@_doc()
 def depthwise_conv2d(input, filter, strides, padding, data_format="NHWC", dilations=None, *, bias=None,
                      activation=None, out=None):
     """Depthwise 2-D convolution of a Dask array, as ``sepcpp.depthwise_conv2d``.
@@ -334,20 +411,12 @@ def depthwise_conv2d(input, filter, strides, padding, data_format="NHWC", dilati
         axes; a NumPy array is wrapped with ``dask.array.asarray``.
     filter : numpy.ndarray
         ``[kh, kw, C, M]``; output channel ``c*M + m``.
-    strides : int or sequence of int
-        An int, an ``(h, w)`` pair, or TensorFlow's 4-list (``[1, sh, sw, 1]`` for NHWC,
-        ``[1, 1, sh, sw]`` for NCHW).
-    padding : str or list
-        ``"SAME"`` (TensorFlow's rule: the odd pixel after), ``"VALID"``, or TensorFlow's explicit
-        list of ``[before, after]`` pairs; each block gets its share of it as explicit padding.
-    data_format : str
-        ``"NHWC"`` (default) or ``"NCHW"``.
-    dilations : int or sequence of int, optional
-        As ``strides``; default 1.
-    bias : numpy.ndarray, optional
-        ``C*M`` entries, added before ``activation``.
-    activation : {None, 'relu', 'relu6'}, optional
-        Applied last, inside the kernel.
+    {strides}
+    {padding_2d}
+    {data_format_2d}
+    {dilations_2d}
+    {bias_cm}
+    {activation}
     out : None
         Not supported (Dask arrays are immutable); use ``dask.array.store``.
 
@@ -380,6 +449,7 @@ def depthwise_conv2d(input, filter, strides, padding, data_format="NHWC", dilati
                       activation=activation), one_d=False, depthwise=True)
 
 
+@_doc()
 def pointwise_conv2d(input, filter, data_format="NHWC", *, bias=None, activation=None, out=None):
     """1x1 convolution of a Dask array, as ``sepcpp.pointwise_conv2d``: filter ``[1, 1, C, O]``.
 
@@ -390,14 +460,10 @@ def pointwise_conv2d(input, filter, data_format="NHWC", *, bias=None, activation
         channels runs in one fixed order).
     filter : numpy.ndarray
         ``[1, 1, C, O]``.
-    data_format : str
-        ``"NHWC"`` (default) or ``"NCHW"``.
-    bias : numpy.ndarray, optional
-        ``O`` entries, added before ``activation``.
-    activation : {None, 'relu', 'relu6'}, optional
-        Applied last, inside the kernel.
-    out : None
-        Not supported; use ``dask.array.store``.
+    {data_format_2d}
+    {bias_o}
+    {activation}
+    {out}
 
     Returns
     -------
@@ -427,6 +493,7 @@ def pointwise_conv2d(input, filter, data_format="NHWC", *, bias=None, activation
                  pointwise=True)
 
 
+@_doc()
 def separable_conv2d(input, depthwise_filter, pointwise_filter, strides, padding, data_format="NHWC",
                      dilations=None, *, depthwise_bias=None, depthwise_activation=None, bias=None,
                      activation=None, out=None):
@@ -434,37 +501,23 @@ def separable_conv2d(input, depthwise_filter, pointwise_filter, strides, padding
 
     Parameters
     ----------
-    input : dask.array.Array
-        ``(N, H, W, C)`` or ``(N, C, H, W)``; channel chunks are joined into one.
-    depthwise_filter : numpy.ndarray
-        ``[kh, kw, C, M]``.
+    {input_2d}
+    {depthwise_filter_2d}
     pointwise_filter : numpy.ndarray
         ``[1, 1, C*M, O]``.
-    strides : int or sequence of int
-        An int, an ``(h, w)`` pair, or TensorFlow's 4-list (``[1, sh, sw, 1]`` for NHWC,
-        ``[1, 1, sh, sw]`` for NCHW).
-    padding : str or list
-        ``"SAME"`` (TensorFlow's rule: the odd pixel after), ``"VALID"``, or TensorFlow's explicit
-        list of ``[before, after]`` pairs; each block gets its share of it as explicit padding.
-    data_format : str
-        ``"NHWC"`` (default) or ``"NCHW"``.
-    dilations : int or sequence of int, optional
-        As ``strides``; default 1.
-    depthwise_bias : numpy.ndarray, optional
-        ``C*M`` entries, added after the depthwise step.
-    depthwise_activation : {None, 'relu', 'relu6'}, optional
-        Applied between the two steps.
-    bias : numpy.ndarray, optional
-        ``O`` entries, added before ``activation``.
-    activation : {None, 'relu', 'relu6'}, optional
-        Applied last, inside the kernel.
-    out : None
-        Not supported; use ``dask.array.store``.
+    {strides}
+    {padding_2d}
+    {data_format_2d}
+    {dilations_2d}
+    {depthwise_bias}
+    {depthwise_activation}
+    {bias_o}
+    {activation}
+    {out}
 
     Returns
     -------
-    dask.array.Array
-        One output chunk per input chunk along N, H and W, one chunk of ``O`` channels.
+    {returns_2d}
 
     Raises
     ------
@@ -494,6 +547,7 @@ def separable_conv2d(input, depthwise_filter, pointwise_filter, strides, padding
                                   depthwise_activation=depthwise_activation, bias=bias, activation=activation)
 
 
+@_doc()
 def super_separable_conv2d(input, depthwise_filter, pointwise_filter, groups, strides, padding,
                            data_format="NHWC", dilations=None, *, depthwise_bias=None,
                            depthwise_activation=None, bias=None, activation=None, out=None):
@@ -501,39 +555,24 @@ def super_separable_conv2d(input, depthwise_filter, pointwise_filter, groups, st
 
     Parameters
     ----------
-    input : dask.array.Array
-        ``(N, H, W, C)`` or ``(N, C, H, W)``; channel chunks are joined into one.
-    depthwise_filter : numpy.ndarray
-        ``[kh, kw, C, M]``.
+    {input_2d}
+    {depthwise_filter_2d}
     pointwise_filter : numpy.ndarray
         ``[1, 1, C*M/groups, O]``.
-    groups : int
-        Pointwise groups; ``C*M`` and ``O`` must be divisible by it.
-    strides : int or sequence of int
-        An int, an ``(h, w)`` pair, or TensorFlow's 4-list (``[1, sh, sw, 1]`` for NHWC,
-        ``[1, 1, sh, sw]`` for NCHW).
-    padding : str or list
-        ``"SAME"`` (TensorFlow's rule: the odd pixel after), ``"VALID"``, or TensorFlow's explicit
-        list of ``[before, after]`` pairs; each block gets its share of it as explicit padding.
-    data_format : str
-        ``"NHWC"`` (default) or ``"NCHW"``.
-    dilations : int or sequence of int, optional
-        As ``strides``; default 1.
-    depthwise_bias : numpy.ndarray, optional
-        ``C*M`` entries, added after the depthwise step.
-    depthwise_activation : {None, 'relu', 'relu6'}, optional
-        Applied between the two steps.
-    bias : numpy.ndarray, optional
-        ``O`` entries, added before ``activation``.
-    activation : {None, 'relu', 'relu6'}, optional
-        Applied last, inside the kernel.
-    out : None
-        Not supported; use ``dask.array.store``.
+    {groups}
+    {strides}
+    {padding_2d}
+    {data_format_2d}
+    {dilations_2d}
+    {depthwise_bias}
+    {depthwise_activation}
+    {bias_o}
+    {activation}
+    {out}
 
     Returns
     -------
-    dask.array.Array
-        One output chunk per input chunk along N, H and W, one chunk of ``O`` channels.
+    {returns_2d}
 
     Raises
     ------
@@ -563,37 +602,27 @@ def super_separable_conv2d(input, depthwise_filter, pointwise_filter, groups, st
                  one_d=False, depthwise=False)
 
 
+@_doc()
 def conv2d(input, filters, strides, padding, data_format="NHWC", dilations=None, *, bias=None,
            activation=None, out=None):
     """Regular 2-D convolution of a Dask array, as ``sepcpp.conv2d``: filters ``[kh, kw, C, O]``.
 
     Parameters
     ----------
-    input : dask.array.Array
-        ``(N, H, W, C)`` or ``(N, C, H, W)``; channel chunks are joined into one.
+    {input_2d}
     filters : numpy.ndarray
         ``[kh, kw, C, O]``.
-    strides : int or sequence of int
-        An int, an ``(h, w)`` pair, or TensorFlow's 4-list (``[1, sh, sw, 1]`` for NHWC,
-        ``[1, 1, sh, sw]`` for NCHW).
-    padding : str or list
-        ``"SAME"`` (TensorFlow's rule: the odd pixel after), ``"VALID"``, or TensorFlow's explicit
-        list of ``[before, after]`` pairs; each block gets its share of it as explicit padding.
-    data_format : str
-        ``"NHWC"`` (default) or ``"NCHW"``.
-    dilations : int or sequence of int, optional
-        As ``strides``; default 1.
-    bias : numpy.ndarray, optional
-        ``O`` entries, added before ``activation``.
-    activation : {None, 'relu', 'relu6'}, optional
-        Applied last, inside the kernel.
-    out : None
-        Not supported; use ``dask.array.store``.
+    {strides}
+    {padding_2d}
+    {data_format_2d}
+    {dilations_2d}
+    {bias_o}
+    {activation}
+    {out}
 
     Returns
     -------
-    dask.array.Array
-        One output chunk per input chunk along N, H and W, one chunk of ``O`` channels.
+    {returns_2d}
 
     Raises
     ------
@@ -618,6 +647,7 @@ def conv2d(input, filters, strides, padding, data_format="NHWC", dilations=None,
                       activation=activation), one_d=False, depthwise=False)
 
 
+@_doc()
 def depthwise_conv1d(input, filter, stride, padding, data_format="NWC", dilations=None, *, bias=None,
                      activation=None, out=None):
     """Depthwise 1-D convolution of a Dask array, as ``sepcpp.depthwise_conv1d``.
@@ -628,21 +658,13 @@ def depthwise_conv1d(input, filter, stride, padding, data_format="NWC", dilation
         ``(N, W, C)`` (NWC) or ``(N, C, W)`` (NCW), chunked along any axes.
     filter : numpy.ndarray
         ``[k, C, M]``; output channel ``c*M + m``.
-    stride : int or sequence of int
-        An int, or TensorFlow's 3-list (``[1, s, 1]`` for NWC, ``[1, 1, s]`` for NCW).
-    padding : str or list
-        ``"SAME"``, ``"VALID"``, ``"CAUSAL"`` (left padding ``(k - 1) * d``) or an explicit list
-        ``[[0, 0], [left, right], [0, 0]]``; each block gets its share of it as explicit padding.
-    data_format : str
-        ``"NWC"`` (default) or ``"NCW"``.
-    dilations : int or sequence of int, optional
-        As ``stride``; default 1.
-    bias : numpy.ndarray, optional
-        ``C*M`` entries, added before ``activation``.
-    activation : {None, 'relu', 'relu6'}, optional
-        Applied last, inside the kernel.
-    out : None
-        Not supported; use ``dask.array.store``.
+    {stride}
+    {padding_1d}
+    {data_format_1d}
+    {dilations_1d}
+    {bias_cm}
+    {activation}
+    {out}
 
     Returns
     -------
@@ -673,6 +695,7 @@ def depthwise_conv1d(input, filter, stride, padding, data_format="NWC", dilation
                       activation=activation), one_d=True, depthwise=True)
 
 
+@_doc()
 def separable_conv1d(input, depthwise_filter, pointwise_filter, stride, padding, data_format="NWC",
                      dilations=None, *, depthwise_bias=None, depthwise_activation=None, bias=None,
                      activation=None, out=None):
@@ -680,36 +703,23 @@ def separable_conv1d(input, depthwise_filter, pointwise_filter, stride, padding,
 
     Parameters
     ----------
-    input : dask.array.Array
-        ``(N, W, C)`` or ``(N, C, W)``; channel chunks are joined into one.
-    depthwise_filter : numpy.ndarray
-        ``[k, C, M]``.
+    {input_1d}
+    {depthwise_filter_1d}
     pointwise_filter : numpy.ndarray
         ``[1, C*M, O]``.
-    stride : int or sequence of int
-        An int, or TensorFlow's 3-list (``[1, s, 1]`` for NWC, ``[1, 1, s]`` for NCW).
-    padding : str or list
-        ``"SAME"``, ``"VALID"``, ``"CAUSAL"`` (left padding ``(k - 1) * d``) or an explicit list
-        ``[[0, 0], [left, right], [0, 0]]``; each block gets its share of it as explicit padding.
-    data_format : str
-        ``"NWC"`` (default) or ``"NCW"``.
-    dilations : int or sequence of int, optional
-        As ``stride``; default 1.
-    depthwise_bias : numpy.ndarray, optional
-        ``C*M`` entries, added after the depthwise step.
-    depthwise_activation : {None, 'relu', 'relu6'}, optional
-        Applied between the two steps.
-    bias : numpy.ndarray, optional
-        ``O`` entries, added before ``activation``.
-    activation : {None, 'relu', 'relu6'}, optional
-        Applied last, inside the kernel.
-    out : None
-        Not supported; use ``dask.array.store``.
+    {stride}
+    {padding_1d}
+    {data_format_1d}
+    {dilations_1d}
+    {depthwise_bias}
+    {depthwise_activation}
+    {bias_o}
+    {activation}
+    {out}
 
     Returns
     -------
-    dask.array.Array
-        One output chunk per input chunk along N and W, one chunk of ``O`` channels.
+    {returns_1d}
 
     Raises
     ------
@@ -735,6 +745,7 @@ def separable_conv1d(input, depthwise_filter, pointwise_filter, stride, padding,
                                   depthwise_activation=depthwise_activation, bias=bias, activation=activation)
 
 
+@_doc()
 def super_separable_conv1d(input, depthwise_filter, pointwise_filter, groups, stride, padding,
                            data_format="NWC", dilations=None, *, depthwise_bias=None,
                            depthwise_activation=None, bias=None, activation=None, out=None):
@@ -742,38 +753,24 @@ def super_separable_conv1d(input, depthwise_filter, pointwise_filter, groups, st
 
     Parameters
     ----------
-    input : dask.array.Array
-        ``(N, W, C)`` or ``(N, C, W)``; channel chunks are joined into one.
-    depthwise_filter : numpy.ndarray
-        ``[k, C, M]``.
+    {input_1d}
+    {depthwise_filter_1d}
     pointwise_filter : numpy.ndarray
         ``[1, C*M/groups, O]``.
-    groups : int
-        Pointwise groups; ``C*M`` and ``O`` must be divisible by it.
-    stride : int or sequence of int
-        An int, or TensorFlow's 3-list (``[1, s, 1]`` for NWC, ``[1, 1, s]`` for NCW).
-    padding : str or list
-        ``"SAME"``, ``"VALID"``, ``"CAUSAL"`` (left padding ``(k - 1) * d``) or an explicit list
-        ``[[0, 0], [left, right], [0, 0]]``; each block gets its share of it as explicit padding.
-    data_format : str
-        ``"NWC"`` (default) or ``"NCW"``.
-    dilations : int or sequence of int, optional
-        As ``stride``; default 1.
-    depthwise_bias : numpy.ndarray, optional
-        ``C*M`` entries, added after the depthwise step.
-    depthwise_activation : {None, 'relu', 'relu6'}, optional
-        Applied between the two steps.
-    bias : numpy.ndarray, optional
-        ``O`` entries, added before ``activation``.
-    activation : {None, 'relu', 'relu6'}, optional
-        Applied last, inside the kernel.
-    out : None
-        Not supported; use ``dask.array.store``.
+    {groups}
+    {stride}
+    {padding_1d}
+    {data_format_1d}
+    {dilations_1d}
+    {depthwise_bias}
+    {depthwise_activation}
+    {bias_o}
+    {activation}
+    {out}
 
     Returns
     -------
-    dask.array.Array
-        One output chunk per input chunk along N and W, one chunk of ``O`` channels.
+    {returns_1d}
 
     Raises
     ------
@@ -803,36 +800,27 @@ def super_separable_conv1d(input, depthwise_filter, pointwise_filter, groups, st
                  one_d=True, depthwise=False)
 
 
+@_doc()
 def conv1d(input, filters, stride, padding, data_format="NWC", dilations=None, *, bias=None, activation=None,
            out=None):
     """Regular 1-D convolution of a Dask array, as ``sepcpp.conv1d``: filters ``[k, C, O]``.
 
     Parameters
     ----------
-    input : dask.array.Array
-        ``(N, W, C)`` or ``(N, C, W)``; channel chunks are joined into one.
+    {input_1d}
     filters : numpy.ndarray
         ``[k, C, O]``.
-    stride : int or sequence of int
-        An int, or TensorFlow's 3-list (``[1, s, 1]`` for NWC, ``[1, 1, s]`` for NCW).
-    padding : str or list
-        ``"SAME"``, ``"VALID"``, ``"CAUSAL"`` (left padding ``(k - 1) * d``) or an explicit list
-        ``[[0, 0], [left, right], [0, 0]]``; each block gets its share of it as explicit padding.
-    data_format : str
-        ``"NWC"`` (default) or ``"NCW"``.
-    dilations : int or sequence of int, optional
-        As ``stride``; default 1.
-    bias : numpy.ndarray, optional
-        ``O`` entries, added before ``activation``.
-    activation : {None, 'relu', 'relu6'}, optional
-        Applied last, inside the kernel.
-    out : None
-        Not supported; use ``dask.array.store``.
+    {stride}
+    {padding_1d}
+    {data_format_1d}
+    {dilations_1d}
+    {bias_o}
+    {activation}
+    {out}
 
     Returns
     -------
-    dask.array.Array
-        One output chunk per input chunk along N and W, one chunk of ``O`` channels.
+    {returns_1d}
 
     Raises
     ------
