@@ -5,7 +5,10 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <pthread.h>
+
 #include <array>
+#include <atomic>
 #include <stdexcept>
 #include <string>
 
@@ -54,12 +57,20 @@ void check_signals() {
   if (PyErr_CheckSignals() != 0) throw py::error_already_set();
 }
 
-// Only the main thread runs signal handlers; other threads need no check.
+// Only the main thread runs signal handlers; other threads need no check. The main thread's id is
+// looked up once, and again in a child after fork(): there the forking thread, whichever it was, is
+// the main thread (and the only one).
+std::atomic<unsigned long> g_main_thread{0};
+
 bool on_main_thread() {
-  static const unsigned long main_id = [] {
+  unsigned long main_id = g_main_thread.load(std::memory_order_relaxed);
+  if (main_id == 0) {  // (with the GIL held: Python has finished its own after-fork work)
+    static const int registered = pthread_atfork(nullptr, nullptr, [] { g_main_thread.store(0); });
+    (void)registered;
     py::module_ threading = py::module_::import("threading");
-    return threading.attr("main_thread")().attr("ident").cast<unsigned long>();
-  }();
+    main_id = threading.attr("main_thread")().attr("ident").cast<unsigned long>();
+    g_main_thread.store(main_id, std::memory_order_relaxed);
+  }
   return PyThread_get_thread_ident() == main_id;
 }
 

@@ -92,3 +92,58 @@ def test_ctrl_c_stops_a_long_call(threads, how, isa):
     # Nothing leaked: the scratch of an abandoned call is freed (no growth after the first trial
     # beyond allocator noise).
     assert rss[-1] - rss[0] < 8 * 1024, rss
+
+
+FORK_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys, threading, time
+    import numpy as np
+    import sepcpp
+
+    sepcpp.set_num_threads(2)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((8, 96, 96, 256)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 256, 256)).astype(np.float32) * np.float32(0.05)
+    small = rng.standard_normal((1, 9, 9, 4)).astype(np.float32)
+    sepcpp.conv2d(small, w[:, :, :4, :5], 1, "SAME")  # the parent's main thread is known from here
+
+    child = []
+
+    def fork_here():
+        pid = os.fork()
+        if pid:
+            child.append(pid)
+            return
+        # The child: this thread, not the parent's main thread, is its main thread now.
+        code = 6
+        try:
+            def interrupt():
+                time.sleep(0.3)
+                os.kill(os.getpid(), signal.SIGINT)
+            threading.Thread(target=interrupt).start()
+            start = time.perf_counter()
+            try:
+                sepcpp.conv2d(x, w, 1, "SAME")
+                code = 5
+            except KeyboardInterrupt:
+                code = 0 if time.perf_counter() - start < 0.3 + 0.25 else 7
+        finally:
+            os._exit(code)
+
+    t = threading.Thread(target=fork_here)
+    t.start()
+    t.join()
+    _, status = os.waitpid(child[0], 0)
+    print("child", os.waitstatus_to_exitcode(status))
+    """
+)
+
+
+def test_ctrl_c_in_a_child_forked_from_another_thread():
+    """After os.fork() from a thread other than the main one, that thread is the child's main
+    thread: Ctrl-C must stop a long call there too (exit 5: the call ran to its end; 7: it stopped
+    late)."""
+    proc = subprocess.run([sys.executable, "-W", "ignore::DeprecationWarning", "-c", FORK_SCRIPT],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    assert proc.stdout.split() == ["child", "0"], proc.stdout + proc.stderr
