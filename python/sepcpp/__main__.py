@@ -86,9 +86,9 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     prog = _prog()
     if argv and argv[0] == "bench":  # everything after "bench" is the benchmark's own
-        from . import _bench
+        from .bench import cli
 
-        return _bench.main(argv[1:], prog=f"{prog} bench")
+        return cli.main(argv[1:], prog=f"{prog} bench")
     from . import __version__
 
     parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)

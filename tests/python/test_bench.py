@@ -1,18 +1,24 @@
-"""Smoke test of the benchmark (sepcpp._bench): one small layer, sepcpp only, JSON out."""
+"""The benchmark (the package sepcpp.bench): its modes end to end on small cases, its peers against
+references, its tables on made-up timings, its refusals of bad options."""
 
 import json
 
 import pytest
 
 import sepcpp
+from sepcpp import bench
+from sepcpp.bench import layers, report, slicenet, under_load
+from sepcpp.bench.measure import all_threads
+from sepcpp.bench.peers import numpy as numpy_peer
+from sepcpp.bench.peers import sepcpp as sepcpp_peer
+from sepcpp.bench.peers import tensorflow as tf_peer
+from sepcpp.bench.peers import torch as torch_peer
 from optional_deps import required
 from tf_support import import_tensorflow
 
 
 def test_bench_json_smoke(capsys, restore_threads):
-    from sepcpp import _bench
-
-    rc = _bench.main(["--layers", "mnv1_7x1024_s1", "--repeat", "2", "--no-peers", "--json",
+    rc = bench.main(["--layers", "mnv1_7x1024_s1", "--repeat", "2", "--no-peers", "--json",
                       "--threads", "1,all", "--no-progress"])
     assert rc == 0
     doc = json.loads(capsys.readouterr().out)
@@ -38,22 +44,18 @@ def test_bench_same_padding_and_numpy_peer():
     sepcpp on a strided and a dilated layer."""
     import numpy as np
 
-    from sepcpp import _bench
-
     for entry in [("s2", (1, 9, 8, 3), (3, 3), 2, 1, 2, 5), ("d2", (2, 1, 11, 4), (1, 3), 1, 2, 1, 3)]:
-        layer = _bench.Layer.from_entry(entry)
+        layer = layers.Layer.from_entry(entry)
         x, dw, pw = layer.data()
         want = sepcpp.separable_conv2d(x, dw, pw, layer.stride, "SAME", dilations=layer.dilation)
-        got = _bench.numpy_separable(x, dw, pw, layer.stride, layer.dilation, layer.pads)
+        got = numpy_peer.numpy_separable(x, dw, pw, layer.stride, layer.dilation, layer.pads)
         assert got.shape == want.shape == layer.out_shape
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("argv", [["--layers", "no_such_layer"], ["--threads", "0"], ["--peers", "mxnet"]])
 def test_bench_bad_options(argv, capsys):
-    from sepcpp import _bench
-
-    assert _bench.main(argv + ["--no-progress"]) == 2
+    assert bench.main(argv + ["--no-progress"]) == 2
     assert capsys.readouterr().err
 
 
@@ -75,9 +77,7 @@ def _causal_super_separable(x, dw, pw, groups):
 
 
 def test_slicenet_default_rows():
-    from sepcpp import _bench
-
-    rows = _bench.slicenet_rows()
+    rows = layers.slicenet_rows()
     assert {(r.batch, r.length) for r in rows} == {(8, 256)}
     assert [r.window for r in rows[:2]] == [3, 3]
     want = {(c, k, g) for c in (512, 768, 1024) for k in (3, 7, 15, 31, 63) for g in (1, 2, 3) if c % g == 0}
@@ -89,9 +89,7 @@ def test_slicenet_default_rows():
 
 def test_slicenet_json_smoke(capsys, restore_threads):
     """A tiny configuration through the whole --slicenet path, sepcpp only, JSON out (fast)."""
-    from sepcpp import _bench
-
-    rc = _bench.main(["--slicenet", "--channels", "6,1024", "--windows", "3,7", "--batch", "1", "--length",
+    rc = bench.main(["--slicenet", "--channels", "6,1024", "--windows", "3,7", "--batch", "1", "--length",
                       "8", "--repeat", "2", "--no-peers", "--json", "--threads", "1,all", "--no-progress"])
     assert rc == 0
     doc = json.loads(capsys.readouterr().out)
@@ -124,40 +122,35 @@ def test_slicenet_implementations_agree():
     with a NumPy reference of the causal super-separable convolution."""
     import numpy as np
 
-    from sepcpp import _bench
-
-    impls = {"sepcpp": lambda r, x, dw, pw: _bench.setup_slicenet_sepcpp(r, x, dw, pw, "SeparableConv2D"),
-             "sepcpp-fn": lambda r, x, dw, pw: _bench.setup_slicenet_sepcpp(r, x, dw, pw,
-                                                                            "separable_conv2d")}
-    if _bench._import_torch() is not None:
-        impls["torch"] = _bench.setup_slicenet_torch
+    impls = {"sepcpp": lambda r, x, dw, pw: sepcpp_peer.setup_slicenet(r, x, dw, pw, "SeparableConv2D"),
+             "sepcpp-fn": lambda r, x, dw, pw: sepcpp_peer.setup_slicenet(r, x, dw, pw, "separable_conv2d")}
+    if torch_peer.import_torch() is not None:
+        impls["torch"] = torch_peer.setup_slicenet
     elif required("torch"):
         import torch  # noqa: F401 - required here: let its ImportError fail the test
-        raise AssertionError("torch imports but sepcpp._bench._import_torch() does not find it")
+        raise AssertionError("torch imports but sepcpp.bench.peers.torch.import_torch() does not find it")
     try:
         import_tensorflow()
     except pytest.skip.Exception:  # TF missing and not required: its peer is not checked here
         pass
     else:
-        impls["tf"] = lambda r, x, dw, pw: _bench.setup_slicenet_tf(r, x, dw, pw, _bench._all_threads())
-        impls["tf-split"] = lambda r, x, dw, pw: _bench.setup_slicenet_tf(r, x, dw, pw, _bench._all_threads(),
-                                                                          try_grouped=False)
-    for row in _bench.slicenet_rows(channels=[12], windows=[1, 5], groups=[1, 2, 3], batch=2, length=9):
+        impls["tf"] = lambda r, x, dw, pw: tf_peer.setup_slicenet(r, x, dw, pw, all_threads())
+        impls["tf-split"] = lambda r, x, dw, pw: tf_peer.setup_slicenet(r, x, dw, pw, all_threads(),
+                                                                        try_grouped=False)
+    for row in layers.slicenet_rows(channels=[12], windows=[1, 5], groups=[1, 2, 3], batch=2, length=9):
         x, dw, pw = row.data()
         assert x.dtype == dw.dtype == pw.dtype == np.float32
         assert dw.shape == (row.window, 12, 1) and pw.shape == (1, 12 // row.groups, 12)
         want = _causal_super_separable(x, dw, pw, row.groups)
         for name, setup in impls.items():
-            call, to_nwc, how = setup(row, x, dw, pw)
-            got = to_nwc(call())
+            p = setup(row, x, dw, pw)
+            got = p.to_ref(p.call())
             assert got.shape == (2, 9, 12), name
-            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, err_msg=f"{name} {row.name} {how}")
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, err_msg=f"{name} {row.name} {p.info}")
 
 
 def test_slicenet_table_flags_low_speedup():
     """The speed-up column and the C=1024 g=2 flag, on made-up timings."""
-    from sepcpp import _bench
-
     def row(c, k, g, ms):
         return {"layer": f"slicenet_c{c}_k{k}_g{g}", "batch": 8, "length": 256, "channels": c, "window": k,
                 "groups": g, "threads": 2,
@@ -167,13 +160,13 @@ def test_slicenet_table_flags_low_speedup():
 
     rows = [row(768, 3, 1, 10.0), row(768, 3, 2, 8.0), row(768, 3, 3, 4.0),
             row(1024, 3, 1, 10.0), row(1024, 3, 2, 5.0), row(1024, 7, 1, 10.0), row(1024, 7, 2, 8.0)]
-    _bench._slicenet_speedups(rows)
+    slicenet.slicenet_speedups(rows)
     assert [r.get("speedup_vs_g1") for r in rows] == [None, 1.25, 2.5, None, 2.0, None, 1.25]
     assert [r.get("speedup_low") for r in rows] == [None, None, None, None, False, None, True]
-    summary = _bench.summarize_slicenet(rows, [2])
+    summary = slicenet.summarize_slicenet(rows, [2])
     assert summary["g2_speedup"]["below"] == [{"window": 7, "threads": 2, "speedup": 1.25}]
     limits = {"peak_gflops": {2: None}, "bandwidth_gbs": {2: None}, "source": {}}
-    text = _bench.format_slicenet(rows, ["torch"], summary, limits, [])
+    text = report.format_slicenet(rows, ["torch"], summary, limits, [])
     lines = text.splitlines()
     assert sum("<1.6!" in line for line in lines) == 1
     assert "1.25x <1.6!" in next(line for line in lines if line.split()[:3] == ["1024", "7", "2"])
@@ -185,9 +178,7 @@ def test_slicenet_table_flags_low_speedup():
                                   ["--slicenet", "--channels", "8", "--groups", "3"],
                                   ["--slicenet", "--windows", "0"], ["--slicenet", "--channels", "x"]])
 def test_slicenet_bad_options(argv, capsys):
-    from sepcpp import _bench
-
-    assert _bench.main(argv + ["--no-progress"]) == 2
+    assert bench.main(argv + ["--no-progress"]) == 2
     assert capsys.readouterr().err
 
 
@@ -196,9 +187,7 @@ def test_slicenet_bad_options(argv, capsys):
 
 
 def test_bench_under_load_json(capsys, restore_threads):
-    from sepcpp import _bench
-
-    rc = _bench.main(["--under-load", "--layers", "mnv1_7x1024_s1", "--calls", "25", "--budget", "0.1",
+    rc = bench.main(["--under-load", "--layers", "mnv1_7x1024_s1", "--calls", "25", "--budget", "0.1",
                       "--peers", "torch-cl", "--json", "--no-progress"])
     assert rc == 0
     doc = json.loads(capsys.readouterr().out)
@@ -221,10 +210,8 @@ def test_bench_busy_core_really_spins():
     import os
     import time
 
-    from sepcpp import _bench
-
     cpu = sorted(os.sched_getaffinity(0))[-1]
-    with _bench.busy_core(cpu) as proc:
+    with under_load.busy_core(cpu) as proc:
         with open(f"/proc/{proc.pid}/stat") as f:
             before = sum(int(v) for v in f.read().rsplit(")", 1)[1].split()[11:13])
         time.sleep(0.5)
@@ -237,8 +224,6 @@ def test_bench_busy_core_really_spins():
 
 
 def test_bench_under_load_bad_options(capsys):
-    from sepcpp import _bench
-
-    assert _bench.main(["--under-load", "--slicenet", "--no-progress"]) == 2
-    assert _bench.main(["--under-load", "--threads", "1,2", "--no-progress"]) == 2
+    assert bench.main(["--under-load", "--slicenet", "--no-progress"]) == 2
+    assert bench.main(["--under-load", "--threads", "1,2", "--no-progress"]) == 2
     assert capsys.readouterr().err

@@ -323,9 +323,9 @@ def test_bench_dask_rows(capsys):
     """``python -m sepcpp bench --dask`` (tiny): every row's sum matches the in-memory call's."""
     import json
 
-    from sepcpp import _bench
+    from sepcpp import bench
 
-    assert _bench.main(["--dask", "--dask-size", "300", "--dask-channels", "4", "--dask-chunks", "128",
+    assert bench.main(["--dask", "--dask-size", "300", "--dask-channels", "4", "--dask-chunks", "128",
                         "--threads", "1,2", "--repeat", "1", "--no-distributed", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     engines = [(r["engine"], r["workers"]) for r in doc["results"]]

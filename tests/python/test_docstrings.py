@@ -167,7 +167,7 @@ def test_the_ops_document_layouts_and_padding_forms():
 
 
 def test_dir_shows_the_public_api_only():
-    # In a fresh interpreter: other tests import submodules (sepcpp._bench) into the package.
+    # In a fresh interpreter: other tests import submodules (sepcpp.bench) into the package.
     code = ("import json, types, sepcpp\n"
             "print(json.dumps([[n, isinstance(getattr(sepcpp, n), types.ModuleType)\n"
             "                   and getattr(sepcpp, n).__name__ == 'sepcpp.' + n] for n in dir(sepcpp)]))")

@@ -1,0 +1,159 @@
+"""The measurement loop every timed table shares: for each case and thread count, sepcpp and then each
+peer, each prepared once outside the timing, timed (measure.measure) and checked against sepcpp's
+result; then the fastest correct peer with the same threads and its ratio to sepcpp.
+
+A result row is the case's ``describe()`` fields, then ``threads``, ``flops``, ``bytes``, ``sepcpp``
+(time, GFLOP/s, % of the FMA peak and of the roofline), ``peers`` (per peer: status, time, agreement,
+threads) and ``best_peer`` / ``ratio``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .measure import agreement, measure
+from .peers import NA, NOT_IMPORTABLE, Peer
+from .report import Progress
+
+SLOW_RATIO = 0.9  # layers where best-peer/sepcpp is below this are listed at the end
+
+
+def sepcpp_stats(t: Dict[str, Any], flops: int, nbytes: int, limits: Dict[str, Any],
+                 nthreads: int) -> Dict[str, Any]:
+    """sepcpp's cell of a row: time, GFLOP/s, % of the FMA peak and of the roofline."""
+    gf = flops / t["median_s"] / 1e9
+    peak = limits["peak_gflops"].get(nthreads)
+    bw = limits["bandwidth_gbs"].get(nthreads)
+    roof = min(peak, flops / nbytes * bw) if peak and bw else None
+    return {"ms": t["median_s"] * 1e3, "min_ms": t["min_s"] * 1e3, "runs": t["runs"], "gflops": gf,
+            "pct_peak": 100 * gf / peak if peak else None, "pct_roofline": 100 * gf / roof if roof else None}
+
+
+def peer_stats(ref: np.ndarray, got: np.ndarray, t: Dict[str, Any], threads: int) -> Dict[str, Any]:
+    """A peer's cell of a row: its time and its agreement with sepcpp's result `ref`."""
+    a = agreement(ref, got)
+    return {"status": a["status"], "ms": t["median_s"] * 1e3, "min_ms": t["min_s"] * 1e3, "runs": t["runs"],
+            "rel_diff": a["rel_diff"], "threads": threads}
+
+
+def best_peer(peer_res: Dict[str, Dict[str, Any]], sepcpp_ms: float,
+              nthreads: int) -> Tuple[Optional[str], Optional[float]]:
+    """(fastest correct peer that ran with `nthreads` threads, its time / sepcpp's); (None, None)."""
+    best = None
+    for impl, r in peer_res.items():
+        if r.get("status") == "ok" and r["threads"] == nthreads and (
+                best is None or r["ms"] < peer_res[best]["ms"]):
+            best = impl
+    return best, (peer_res[best]["ms"] / sepcpp_ms if best else None)
+
+
+class Setups:
+    """Each implementation prepared for one case, once (once per thread count for the engines that
+    fix their threads in the session); a library that does not import is not tried again."""
+
+    def __init__(self, impls: Sequence[Peer], case, seed: int):
+        self.impls, self.case = impls, case
+        self.data = case.data(seed)
+        self._done: Dict[Tuple[str, Optional[int]], Any] = {}
+
+    def get(self, impl: Peer, threads: int):
+        """The Prepared of `impl` at `threads`, or the NA that says why it does not run the case."""
+        key = (impl.name, threads if impl.threads_at_setup else None)
+        if key not in self._done:
+            if impl.unavailable:
+                self._done[key] = NA(NOT_IMPORTABLE)
+            else:
+                try:
+                    self._done[key] = impl.setup(self.case, *self.data, threads)
+                except NA as e:
+                    self._done[key] = e
+        return self._done[key]
+
+
+def na_cell(e: NA) -> Dict[str, Any]:
+    """A peer's cell for a case it does not run."""
+    return {"status": "unavailable" if str(e) == NOT_IMPORTABLE else "n/a", "reason": str(e)}
+
+
+def run_cases(cases: Sequence[Any], thread_counts: List[int], impls: Sequence[Peer], repeat: int,
+              budget_s: float, limits: Dict[str, Any], progress: bool = False,
+              seed: int = 0) -> Tuple[List[Dict[str, Any]], List[str]]:
+    """Times every case at every thread count with every implementation (``impls[0]`` is sepcpp,
+    whose result the others are checked against); returns (rows, notes)."""
+    subject, peers = impls[0], list(impls[1:])
+    bar = Progress(len(cases) * len(thread_counts) * len(impls), progress)
+    rows: List[Dict[str, Any]] = []
+    try:
+        for case in cases:
+            setups = Setups(impls, case, seed)
+            too_slow: Dict[str, str] = {}  # peers whose first call was over their limit: not timed again
+            for nthreads in thread_counts:
+                row: Dict[str, Any] = {**case.describe(), "threads": nthreads, "flops": case.flops,
+                                       "bytes": case.bytes}
+                ref = None
+                peer_res: Dict[str, Dict[str, Any]] = {}
+                for impl in impls:
+                    bar.step(f"{case.name} {nthreads}t {impl.name}")
+                    p = setups.get(impl, nthreads)
+                    if isinstance(p, NA):
+                        if impl is subject:
+                            raise RuntimeError(f"sepcpp cannot run {case.name}: {p}")
+                        peer_res[impl.name] = na_cell(p)
+                        bar.advance()
+                        continue
+                    if impl.name in too_slow:
+                        peer_res[impl.name] = {"status": "skipped", "reason": too_slow[impl.name]}
+                        bar.advance()
+                        continue
+                    with impl.threads(nthreads):
+                        result, t = measure(p.call, repeat, budget_s, impl.skip_over_s)
+                    time.sleep(0.01)  # let the previous library's spinning workers go idle
+                    bar.advance()
+                    if impl is subject:
+                        ref = np.asarray(p.to_ref(result))
+                        stats = sepcpp_stats(t, case.flops, case.bytes, limits, nthreads)
+                        row["sepcpp"] = {**stats, **p.info}
+                        continue
+                    if t is None:
+                        too_slow[impl.name] = f"one call takes > {impl.skip_over_s:g} s"
+                        peer_res[impl.name] = {"status": "skipped", "reason": too_slow[impl.name]}
+                        continue
+                    got = np.asarray(p.to_ref(result))
+                    stats = peer_stats(ref, got, t, impl.fixed_threads() or nthreads)
+                    peer_res[impl.name] = {**stats, **p.info}
+                row["peers"] = peer_res
+                row["best_peer"], row["ratio"] = best_peer(peer_res, row["sepcpp"]["ms"], nthreads)
+                rows.append(row)
+    finally:
+        bar.close()
+        for impl in impls:
+            impl.restore()
+    return rows, run_notes(peers, thread_counts)
+
+
+def run_notes(peers: Sequence[Peer], thread_counts: List[int]) -> List[str]:
+    """What the peers have to say after a run, then the libraries that did not import."""
+    notes = [n for p in peers for n in p.notes(thread_counts)]
+    notes += [f"{p.name}: {p.unavailable}" for p in peers if p.unavailable]
+    return [n for n in notes if n]
+
+
+def summarize(rows: List[Dict[str, Any]], thread_counts: List[int]) -> Dict[str, Any]:
+    """Per thread count: the geometric mean of best-peer/sepcpp and the rows below SLOW_RATIO; and
+    the peers that disagreed with sepcpp."""
+    per: Dict[str, Any] = {}
+    for n in thread_counts:
+        ratios = [r["ratio"] for r in rows if r["threads"] == n and r["ratio"]]
+        per[str(n)] = {
+            "geomean_ratio": math.exp(sum(map(math.log, ratios)) / len(ratios)) if ratios else None,
+            "layers": len(ratios),
+            "below": [{"layer": r["layer"], "ratio": r["ratio"], "best_peer": r["best_peer"]}
+                      for r in rows if r["threads"] == n and r["ratio"] and r["ratio"] < SLOW_RATIO],
+        }
+    mismatches = sorted({f"{r['layer']}/{p}" for r in rows for p, v in r["peers"].items()
+                         if v.get("status") == "MISMATCH"})
+    return {"per_threads": per, "slow_ratio": SLOW_RATIO, "mismatches": mismatches}
