@@ -1,4 +1,4 @@
-// sepcpp's own worker pool, behind parallel_for (common.hpp).
+// sepcpp's own worker pool, behind parallel_for (parallel.hpp).
 //
 // Why not an OpenMP team: an OpenMP parallel region ends in a barrier that waits for every thread
 // of the team, including one that has not even started because another process holds its core; on
