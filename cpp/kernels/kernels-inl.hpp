@@ -175,8 +175,8 @@ void dwconv_row(size_t channels, size_t pixels, size_t kh, size_t kw, const type
                 size_t out_pixel_stride, const Activation<typename S::Elem>& act) {
   const typename S::V lo = S::set1(act.lo), hi = S::set1(act.hi);
   size_t p = 0;
-  for (; p + 4 <= pixels; p += 4)
-    dwrow_pixels<S, 4>(channels, kh, kw, rows, p, weights, bias, out + p * out_pixel_stride, out_pixel_stride,
+  for (; p + kDwRowTile <= pixels; p += kDwRowTile)
+    dwrow_pixels<S, kDwRowTile>(channels, kh, kw, rows, p, weights, bias, out + p * out_pixel_stride, out_pixel_stride,
                        act.clamp, lo, hi);
   for (; p < pixels; ++p)
     dwrow_pixels<S, 1>(channels, kh, kw, rows, p, weights, bias, out + p * out_pixel_stride, out_pixel_stride,

@@ -23,14 +23,15 @@ void run_separable(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, 
   const TilePlan plan = plan_tiles<T>(P, CM, k.gemm_mr, k.gemm_nr, L.og, threads_for_call(), true);
   if (plan.shared) {
     // Few pixels: their depthwise result once, then the GEMM in column blocks.
-    std::vector<T> mid = make_buffer<T>("the separable intermediate", P * CM);
+    // (Not zeroed: every element is written before it is read, here and in the tiles below.)
+    const std::unique_ptr<T[]> mid = make_raw_buffer<T>("the separable intermediate", P * CM);
     parallel_for(P, CM * g.taps(), [&](int64_t b, int64_t e) {
       DwScratch<T> s;
-      depthwise_pixels(g, k, in, zero.data(), L.dw, dw_act, b, e - b, mid.data() + b * CM, s);
+      depthwise_pixels(g, k, in, zero.data(), L.dw, dw_act, b, e - b, mid.get() + b * CM, s);
     });
     parallel_for(plan.col_blocks, P * L.kg * std::min(plan.block_cols, L.og) * L.groups, [&](int64_t b, int64_t e) {
       for (int64_t cb = b; cb < e; ++cb)
-        run_gemm(k, L.gemm, L.groups, L.kg, L.og, P, mid.data(), CM, out, O, act, cb * plan.block_cols,
+        run_gemm(k, L.gemm, L.groups, L.kg, L.og, P, mid.get(), CM, out, O, act, cb * plan.block_cols,
                  plan.block_cols);
     });
     return;
@@ -38,12 +39,12 @@ void run_separable(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, 
   const int64_t work = plan.tile * CM * (g.taps() + std::min(plan.block_cols, L.og) * L.groups);
   parallel_for(plan.tiles * plan.col_blocks, work, [&](int64_t b, int64_t e) {
     DwScratch<T> s;
-    std::vector<T> mid = make_buffer<T>("the separable tile scratch", plan.tile * CM);
+    const std::unique_ptr<T[]> mid = make_raw_buffer<T>("the separable tile scratch", plan.tile * CM);
     for (int64_t i = b; i < e; ++i) {
       const int64_t ti = i / plan.col_blocks, cb = i % plan.col_blocks;
       const int64_t p0 = ti * plan.tile, cnt = std::min(plan.tile, P - p0);
-      depthwise_pixels(g, k, in, zero.data(), L.dw, dw_act, p0, cnt, mid.data(), s);
-      run_gemm(k, L.gemm, L.groups, L.kg, L.og, cnt, mid.data(), CM, out + p0 * O, O, act, cb * plan.block_cols,
+      depthwise_pixels(g, k, in, zero.data(), L.dw, dw_act, p0, cnt, mid.get(), s);
+      run_gemm(k, L.gemm, L.groups, L.kg, L.og, cnt, mid.get(), CM, out + p0 * O, O, act, cb * plan.block_cols,
                plan.block_cols);
     }
   });
