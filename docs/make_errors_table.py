@@ -25,8 +25,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.path.join(HERE, "errors.md")
 
 SETUP = """\
-import numpy as np, sepcpp
-f32 = np.float32
+import ml_dtypes, numpy as np, sepcpp
+f32, bf16 = np.float32, ml_dtypes.bfloat16
 x = np.ones((1, 5, 5, 3), f32)                # NHWC input: N=1, 5x5, C=3
 dw = np.ones((3, 3, 3, 2), f32)               # depthwise filter [kh, kw, C, M=2]
 pw = np.ones((1, 1, 6, 4), f32)               # pointwise filter [1, 1, C*M, O=4]
@@ -36,6 +36,10 @@ dw1 = np.ones((3, 3, 2), f32)                 # 1-D depthwise filter [k, C, M]
 """
 
 BIG = "10**7"
+# The sepcpp.torch rows start with this (shown once, in the preamble): NCHW tensors and torch's
+# weight layouts.
+TORCH = ("import torch, sepcpp.torch as st; xt = torch.ones(1, 3, 5, 5); dw4 = torch.ones(6, 1, 3, 3); "
+         "pw4 = torch.ones(4, 6, 1, 1); w4 = torch.ones(4, 3, 3, 3); ")
 # (section, what is wrong, call)
 CASES = [
     ("Types", "input of an integer dtype", "sepcpp.depthwise_conv2d(x.astype(np.int32), dw, 1, 'SAME')"),
@@ -45,7 +49,21 @@ CASES = [
     ("Types", "filter dtype differs from the input's", "sepcpp.conv2d(x, w.astype(np.float64), 1, 'SAME')"),
     ("Types", "bias dtype differs from the input's",
      "sepcpp.conv2d(x, w, 1, 'SAME', bias=np.zeros(4, np.float64))"),
+    ("Types", "bfloat16 input with a float32 filter (no mixed dtypes)",
+     "sepcpp.conv2d(x.astype(bf16), w, 1, 'SAME')"),
+    ("Types", "float32 input with a bfloat16 bias", "sepcpp.conv2d(x, w, 1, 'SAME', bias=np.zeros(4, bf16))"),
+    ("Types", "out of float32 for a bfloat16 input",
+     "sepcpp.conv2d(x.astype(bf16), w.astype(bf16), 1, 'SAME', out=np.empty((1, 5, 5, 4), f32))"),
+    ("Types", "float32 input to a bfloat16 layer", "sepcpp.Conv2D(w.astype(bf16), 1, 'SAME')(x)"),
+    ("Types", "bfloat16 to a backprop op (float32 and float64 only)",
+     "sepcpp.conv2d_backprop_input([1, 5, 5, 3], w.astype(bf16), np.ones((1, 5, 5, 4), bf16), 1, 'SAME')"),
     ("Types", "input is not an array", "sepcpp.conv2d('not an array', w, 1, 'SAME')"),
+    ("Types", "filter on a GPU (DLPack device CUDA) with a host input",
+     "sepcpp.depthwise_conv2d(x, type('GpuArray', (), {'__dlpack_device__': lambda self: (2, 0)})(), 1, 'SAME')"),
+    ("Types", "input on a GPU that is not CUDA's (DLPack device type 10, ROCm)",
+     "sepcpp.conv2d(type('RocmArray', (), {'__dlpack_device__': lambda self: (10, 0), 'shape': (1, 5, 5, 3), "
+     "'dtype': np.dtype('float32')})(), w, 1, 'SAME')"),
+    ("Types", "stream for cuda_stream that is not a stream", "sepcpp.cuda_stream('default')"),
     ("Types", "input is an object whose `__array__` fails",
      "sepcpp.conv2d(type('Bad', (), {'__array__': lambda self, *a, **k: 1 / 0})(), w, 1, 'SAME')"),
     ("Types", "filter is None", "sepcpp.conv2d(x, None, 1, 'SAME')"),
@@ -110,6 +128,8 @@ CASES = [
     ("Options", "unknown data_format", "sepcpp.conv2d(x, w, 1, 'SAME', data_format='HWNC')"),
     ("Options", "2-D data_format on a 1-D op", "sepcpp.depthwise_conv1d(x1, dw1, 1, 'SAME', data_format='NHWC')"),
     ("Options", "unknown activation", "sepcpp.conv2d(x, w, 1, 'SAME', activation='gelu')"),
+    ("Options", "negative cudaStream_t for cuda_stream", "sepcpp.cuda_stream(-1)"),
+    ("Options", "layer device that is neither CPU nor CUDA", "sepcpp.DepthwiseConv2D(dw, 1, 'SAME', device='gpu')"),
     ("Options", "unknown depthwise activation",
      "sepcpp.separable_conv2d(x, dw, pw, 1, 'SAME', depthwise_activation='tanh')"),
     ("out=", "out of the wrong shape", "sepcpp.conv2d(x, w, 1, 'SAME', out=np.empty((1, 5, 5, 5), f32))"),
@@ -162,10 +182,38 @@ CASES = [
      "is called or traced)",
      "import jax, jax.numpy as jnp, sepcpp.jax; "
      "jax.jit(lambda x: sepcpp.jax.conv2d(x, np.ones((3, 3, 5, 4), f32), 1, 'SAME'))(jnp.asarray(x))"),
+    ("JAX", "`sepcpp.jax` op given a bfloat16 input (the backprop ops have no bfloat16)",
+     "import jax.numpy as jnp, sepcpp.jax; sepcpp.jax.conv1d(jnp.ones((1, 9, 3), jnp.bfloat16), "
+     "jnp.ones((3, 3, 1), jnp.bfloat16), 1, 'SAME')"),
     ("JAX", "`sepcpp.jax` op given a scalar input",
      "import jax.numpy as jnp, sepcpp.jax; sepcpp.jax.conv1d(jnp.float32(1), dw1[..., :1], 1, 'SAME')"),
     ("JAX", "`sepcpp.jax` op given an input JAX cannot turn into an array",
      "import sepcpp.jax; sepcpp.jax.conv1d('abc', dw1[..., :1], 1, 'SAME')"),
+    ("PyTorch", "input of an integer dtype", TORCH + "st.conv2d(torch.ones(1, 3, 5, 5, dtype=torch.int32), w4)"),
+    ("PyTorch", "weight dtype differs from the input's",
+     TORCH + "st.separable_conv2d(xt, dw4.double(), pw4)"),
+    ("PyTorch", "input that is not a tensor", TORCH + "st.conv2d(x, w4)"),
+    ("PyTorch", "input of rank 3 for a 2-D op", TORCH + "st.separable_conv2d(xt[0], dw4, pw4)"),
+    ("PyTorch", "depthwise weight rows not a multiple of C",
+     TORCH + "st.separable_conv2d(xt, torch.ones(5, 1, 3, 3), pw4)"),
+    ("PyTorch", "pointwise weight not [O, C*M/groups, 1, 1]",
+     TORCH + "st.super_separable_conv2d(xt, dw4, pw4, 2)"),
+    ("PyTorch", "conv2d weight channels differ from the input's",
+     TORCH + "st.conv2d(xt, torch.ones(4, 2, 3, 3))"),
+    ("PyTorch", "bias of the wrong length", TORCH + "st.conv2d(xt, w4, torch.ones(3))"),
+    ("PyTorch", "stride 0", TORCH + "st.separable_conv2d(xt, dw4, pw4, stride=0)"),
+    ("PyTorch", "stride of three values", TORCH + "st.separable_conv2d(xt, dw4, pw4, stride=(1, 2, 1))"),
+    ("PyTorch", "negative padding", TORCH + "st.separable_conv2d(xt, dw4, pw4, padding=(1, -1))"),
+    ("PyTorch", "causal padding on a 2-D op", TORCH + "st.separable_conv2d(xt, dw4, pw4, padding='causal')"),
+    ("PyTorch", "dilated kernel larger than the input (valid)",
+     TORCH + "st.separable_conv2d(xt, dw4, pw4, padding='valid', dilation=3)"),
+    ("PyTorch", "1-D op given a stride pair",
+     TORCH + "st.depthwise_conv1d(xt[0], torch.ones(5, 1, 3), stride=(1, 2))"),
+    ("PyTorch", "module with kernel size 0", TORCH + "st.SeparableConv2d(3, 4, 0)"),
+    ("PyTorch", "module whose groups do not divide the channels",
+     TORCH + "st.SuperSeparableConv1d(3, 4, 3, groups=2)"),
+    ("PyTorch", "module called with another dtype than its parameters",
+     TORCH + "st.DepthwiseConv2d(3, 3)(xt.double())"),
     ("Threads", "negative thread count", "sepcpp.set_num_threads(-1)"),
     ("Threads", "thread count not an integer", "sepcpp.set_num_threads(2.5)"),
     ("Threads", "thread count of 2**31 or more", "sepcpp.set_num_threads(2**31)"),
@@ -241,6 +289,12 @@ def render():
         SETUP.rstrip(),
         "```",
         "",
+        "and the PyTorch rows (`sepcpp.torch`: NCHW tensors, torch's weight layouts) also:",
+        "",
+        "```python",
+        TORCH.replace("; ", "\n").rstrip(),
+        "```",
+        "",
     ]
     section = None
     for sec, what, call in CASES:
@@ -252,7 +306,7 @@ def render():
             shown = "SEPCPP_ISA=sse9 python -c \"...sepcpp.conv2d(...)\""
         else:
             kind, message = run_case(call)
-            shown = call
+            shown = call[len(TORCH):] if call.startswith(TORCH) else call
         message = textwrap.shorten(message, 400, placeholder=" ...")
         lines.append(f"| {cell(what)} | `{cell(shown)}` | `{kind}` | {cell(message)} |")
     return "\n".join(lines) + "\n"

@@ -33,3 +33,15 @@ bash tests/run_sanitizers.sh
 
 # The manylinux wheel (tools/build_wheel.sh), installed as a binary into a fresh venv.
 bash tests/check_wheel.sh
+
+# The CUDA target, built as a user builds it (SEPCPP_CUDA=1 pip install .: the nvidia-cuda-* wheels
+# come in as build requirements, tools/build_backend/) into a venv of its own, warnings as errors,
+# then what can be checked without a GPU (tests/cuda_nodevice: it compiled, links the runtime
+# statically, imports with no driver, refuses GPU calls clearly, leaves CPU calls as they were).
+# The kernels' results are checked only on a device: tests/run_gpu.sh.
+cuda_work=$(mktemp -d)
+"$PY" -m venv --system-site-packages "$cuda_work/venv"
+SEPCPP_CUDA=1 "$cuda_work/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+  --config-settings=build-dir=build/cuda-ci --config-settings=cmake.define.SEPCPP_WERROR=ON .
+SEPCPP_REQUIRE_ALL=1 "$cuda_work/venv/bin/python" -m pytest tests/cuda_nodevice -q -p no:cacheprovider
+rm -rf "$cuda_work"

@@ -90,6 +90,39 @@ bool has_dtype(const py::array& a) {
   return a.dtype().is(want) || a.dtype().equal(want);
 }
 
+// ml_dtypes.bfloat16's dtype (kept for the life of the process), or None while ml_dtypes has not
+// been imported: an array can have that dtype only once it has, so sepcpp never imports it itself.
+py::object bfloat16_dtype() {
+  static py::object* found = nullptr;
+  if (found) return *found;
+  py::dict modules = py::module_::import("sys").attr("modules");
+  if (!modules.contains("ml_dtypes")) return py::none();
+  found = new py::object(py::dtype::from_args(modules["ml_dtypes"].attr("bfloat16")));  // never freed
+  return *found;
+}
+
+template <>
+bool has_dtype<sepcpp::bfloat16>(const py::array& a) {
+  if (a.itemsize() != 2) return false;
+  const py::object want = bfloat16_dtype();
+  return !want.is_none() && (a.dtype().is(want) || a.dtype().equal(want.cast<py::dtype>()));
+}
+
+template <class T>
+py::dtype dtype_of() {
+  return py::dtype::of<T>();
+}
+template <>
+py::dtype dtype_of<sepcpp::bfloat16>() {
+  return bfloat16_dtype().cast<py::dtype>();  // (only called once an array of it was seen)
+}
+
+// A new C-contiguous array of T (pybind11's array_t knows no bfloat16).
+template <class T>
+py::array new_result(const int64_t* shape, int ndim) {
+  return py::array(dtype_of<T>(), std::vector<py::ssize_t>(shape, shape + ndim));
+}
+
 template <class T>
 Tensor<const T> view(const py::object& obj, const char* name) {
   Tensor<const T> t;
@@ -135,7 +168,7 @@ py::array run_typed(OpKind op, const py::array& input, const py::object& f1, con
   if (out.is_none()) {
     int64_t shape[4];
     sepcpp::output_shape(g, p.layout, shape);
-    result = py::array_t<T>(std::vector<py::ssize_t>(shape, shape + 4));
+    result = new_result<T>(shape, 4);
   } else {
     result = py::reinterpret_borrow<py::array>(out);
   }
@@ -176,7 +209,7 @@ class PyLayer {
   py::array call(const py::array& input, const py::object& out) const {
     if (!has_dtype<T>(input))
       throw py::type_error("input: dtype " + py::str(input.dtype()).cast<std::string>() +
-                           " does not match the layer's dtype " + py::str(py::dtype::of<T>()).cast<std::string>());
+                           " does not match the layer's dtype " + py::str(dtype_of<T>()).cast<std::string>());
     const Tensor<const T> in = view<T>(input, "input");
     if (in.ndim != 4)
       throw std::invalid_argument(std::string(sepcpp::op_name(layer_.op())) + ": input must have rank 4, got shape " +
@@ -186,7 +219,7 @@ class PyLayer {
     if (out.is_none()) {
       int64_t shape[4];
       sepcpp::output_shape(g, layer_.params().layout, shape);
-      result = py::array_t<T>(std::vector<py::ssize_t>(shape, shape + 4));
+      result = new_result<T>(shape, 4);
     } else {
       result = py::reinterpret_borrow<py::array>(out);
     }
@@ -230,8 +263,9 @@ py::array run(const std::string& op_name, const py::array& input, const py::obje
   const ConvParams p = make_params(strides, dilations, padding, pads, layout, activation, depthwise_activation, groups);
   if (has_dtype<float>(input)) return run_typed<float>(op, input, f1, f2, b1, b2, out, p);
   if (has_dtype<double>(input)) return run_typed<double>(op, input, f1, f2, b1, b2, out, p);
+  if (has_dtype<sepcpp::bfloat16>(input)) return run_typed<sepcpp::bfloat16>(op, input, f1, f2, b1, b2, out, p);
   throw py::type_error("input: dtype " + py::str(input.dtype()).cast<std::string>() +
-                       " is not supported (float32 or float64)");
+                       " is not supported (float32, float64 or bfloat16)");
 }
 
 }  // namespace
@@ -350,6 +384,7 @@ PYBIND11_MODULE(_core, m) {
         py::arg("groups"));
   bind_layer<float>(m, "LayerF32");
   bind_layer<double>(m, "LayerF64");
+  bind_layer<sepcpp::bfloat16>(m, "LayerBF16");
   m.def("set_num_threads", &sepcpp::set_num_threads);
   m.def("get_num_threads", &sepcpp::get_num_threads);
   m.def("isa_in_use", [] { return std::string(sepcpp::isa_in_use()); });

@@ -13,6 +13,8 @@ void fill_avx512(KernelTable& table) {
   // 81 for 12x32, 99 for 8x48 and 76 for 14x32.
   fill_typed<simd::Avx512F32, 6, 4>(table.f32);
   fill_typed<simd::Avx512F64, 6, 4>(table.f64);
+  // bfloat16: widened on load, rounded on store, the float32 tile (avx512_bf16 replaces the GEMM).
+  fill_typed<simd::Bf16<simd::Avx512F32>, 6, 4>(table.bf16);
 }
 
 }  // namespace kernels

@@ -8,6 +8,12 @@
 #include <string>
 #include <vector>
 
+#if defined(SEPCPP_HAVE_AVX512)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 #include "kernels.hpp"
 
 namespace sepcpp {
@@ -26,6 +32,24 @@ bool cpu_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_support
 #endif
 #if defined(SEPCPP_HAVE_AVX512)
 bool cpu_avx512() { return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+bool cpu_avx512_bf16() { return cpu_avx512() && __builtin_cpu_supports("avx512bf16"); }
+// AMX: the CPU has AVX512BW (the A copy's masked 16-bit moves), AMX-TILE and AMX-BF16 (CPUID leaf 7, EDX bits 24 and 22), the OS saves the tile
+// state (XCR0 bits 17 and 18), and Linux grants this process the tile data: a process must ask
+// (arch_prctl ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA, Linux 5.16 on) or its first tile load
+// is SIGILL. Asked once; the permission covers every thread.
+bool cpu_amx_bf16() {
+  static const bool ok = [] {
+    if (!cpu_avx512_bf16() || !__builtin_cpu_supports("avx512bw")) return false;
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24)) || !(d & (1u << 22))) return false;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & (3u << 17)) != (3u << 17)) return false;
+    constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+  }();
+  return ok;
+}
 #endif
 
 // Ordered from the most portable to the fastest.
@@ -37,6 +61,8 @@ const std::vector<Level>& levels() {
 #endif
 #if defined(SEPCPP_HAVE_AVX512)
       {"avx512", &fill_avx512, &cpu_avx512},
+      {"avx512_bf16", &fill_avx512_bf16, &cpu_avx512_bf16},
+      {"amx_bf16", &fill_amx_bf16, &cpu_amx_bf16},
 #endif
   };
   return all;

@@ -152,21 +152,21 @@ inline void dwrow_tile(size_t c, size_t n, size_t kh, size_t kw, size_t channels
   dw_store<S, PX, B, MASKED>(acc, o, out_pixel_stride, c, n, clamp, lo, hi);
 }
 
-template <class S, size_t PX>
-inline void dwrow_pixels(size_t channels, size_t kh, size_t kw, const typename S::Elem* const* rows, size_t p,
-                         const typename S::Elem* weights, const typename S::Elem* bias, typename S::Elem* o,
-                         size_t out_pixel_stride, bool clamp, typename S::V lo, typename S::V hi) {
-  constexpr size_t N = S::N;
-  // Two vectors per step where the registers allow it (AVX-512's 32; not AVX2's 16).
-  constexpr size_t B = (N >= 16 && PX <= 4) ? 2 : 1;
-  size_t c = 0;
-  for (; c + B * N <= channels; c += B * N)
-    dwrow_tile<S, PX, B, false>(c, N, kh, kw, channels, rows, p, weights, bias, o, out_pixel_stride, clamp, lo, hi);
-  for (; c + N <= channels; c += N)
-    dwrow_tile<S, PX, 1, false>(c, N, kh, kw, channels, rows, p, weights, bias, o, out_pixel_stride, clamp, lo, hi);
-  if (c < channels)
-    dwrow_tile<S, PX, 1, true>(c, channels - c, kh, kw, channels, rows, p, weights, bias, o, out_pixel_stride, clamp,
-                               lo, hi);
+// All the pixels of a run for the channels [c, c + n) (B vectors): channel blocks outermost, so
+// that a block's weights and its slice of the kernel rows stay in L1 while the pixel tiles slide
+// along the row (pixels outermost, a 5x5 kernel on 240 channels touched ~60 KiB per tile).
+template <class S, size_t B, bool MASKED>
+inline void dwrow_channels(size_t c, size_t n, size_t channels, size_t pixels, size_t kh, size_t kw,
+                           const typename S::Elem* const* rows, const typename S::Elem* weights,
+                           const typename S::Elem* bias, typename S::Elem* out, size_t out_pixel_stride, bool clamp,
+                           typename S::V lo, typename S::V hi) {
+  size_t p = 0;
+  for (; p + kDwRowTile <= pixels; p += kDwRowTile)
+    dwrow_tile<S, kDwRowTile, B, MASKED>(c, n, kh, kw, channels, rows, p, weights, bias, out + p * out_pixel_stride,
+                                         out_pixel_stride, clamp, lo, hi);
+  for (; p < pixels; ++p)
+    dwrow_tile<S, 1, B, MASKED>(c, n, kh, kw, channels, rows, p, weights, bias, out + p * out_pixel_stride,
+                                out_pixel_stride, clamp, lo, hi);
 }
 
 template <class S>
@@ -174,13 +174,20 @@ void dwconv_row(size_t channels, size_t pixels, size_t kh, size_t kw, const type
                 const typename S::Elem* weights, const typename S::Elem* bias, typename S::Elem* out,
                 size_t out_pixel_stride, const Activation<typename S::Elem>& act) {
   const typename S::V lo = S::set1(act.lo), hi = S::set1(act.hi);
-  size_t p = 0;
-  for (; p + 4 <= pixels; p += 4)
-    dwrow_pixels<S, 4>(channels, kh, kw, rows, p, weights, bias, out + p * out_pixel_stride, out_pixel_stride,
-                       act.clamp, lo, hi);
-  for (; p < pixels; ++p)
-    dwrow_pixels<S, 1>(channels, kh, kw, rows, p, weights, bias, out + p * out_pixel_stride, out_pixel_stride,
-                       act.clamp, lo, hi);
+  constexpr size_t N = S::N;
+  // Two vectors per step where the registers allow it (AVX-512's 32; not AVX2's 16).
+  constexpr size_t B = N >= 16 ? 2 : 1;
+  static_assert(kDwRowTile <= 4, "B = 2 needs at most 4 pixels per tile in 32 registers");
+  size_t c = 0;
+  for (; c + B * N <= channels; c += B * N)
+    dwrow_channels<S, B, false>(c, N, channels, pixels, kh, kw, rows, weights, bias, out, out_pixel_stride, act.clamp,
+                                lo, hi);
+  for (; c + N <= channels; c += N)
+    dwrow_channels<S, 1, false>(c, N, channels, pixels, kh, kw, rows, weights, bias, out, out_pixel_stride, act.clamp,
+                                lo, hi);
+  if (c < channels)
+    dwrow_channels<S, 1, true>(c, channels - c, channels, pixels, kh, kw, rows, weights, bias, out, out_pixel_stride,
+                               act.clamp, lo, hi);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -395,8 +402,11 @@ void gemm_panel(size_t rows, size_t nc, size_t kc, const typename S::Elem* a, si
 }
 
 // K is cut into blocks of KC rows so that a panel's block (KC x NR) stays in L1 while every row
-// tile of A streams past it.
+// tile of A streams past it. Not for bfloat16: the partial sums would be rounded to bfloat16 in C
+// between blocks; its panels (half the bytes) stream from L2 instead.
 constexpr size_t kGemmKc = 128;
+template <class S>
+constexpr bool kRoundsInMemory = sizeof(typename S::Elem) < sizeof(typename S::V) / S::N;
 
 // One k-block of one panel: the row tiles of columns [j0, j0 + nc).
 template <class S, size_t MR, size_t NRV>
@@ -408,10 +418,12 @@ inline void gemm_block(size_t rows, size_t k, size_t k0, size_t kc, size_t j0, s
   const typename S::Elem* ak = a + k0;
   const typename S::Elem* rows_k = panel + (k0 + 1) * NR;
   typename S::Elem* cj = c + j0;
-  // The last panel of a width that is not a multiple of NR computes only its vectors.
+  // The last panel of a width that is not a multiple of NR computes only its vectors; one vector
+  // goes with twice the rows, so that its A broadcasts (one per FMA) and its B load stay within the
+  // load ports (80 columns: the 16-column tail took 10% of a layer).
   switch ((nc + N - 1) / N) {
     case 1:
-      gemm_panel<S, MR, 1>(rows, nc, kc, ak, a_row_stride, panel, rows_k, NR, cj, c_row_stride, first, last, act);
+      gemm_panel<S, 2 * MR, 1>(rows, nc, kc, ak, a_row_stride, panel, rows_k, NR, cj, c_row_stride, first, last, act);
       break;
     case 2:
       if constexpr (NRV >= 2)
@@ -441,20 +453,21 @@ void gemm(size_t rows, size_t cols, size_t k, const typename S::Elem* a, size_t 
           const Activation<typename S::Elem>& act) {
   static_assert(NRV >= 1 && NRV <= 4, "panels of 1 to 4 vectors");
   constexpr size_t NR = NRV * S::N;
+  // K == 0 still needs one pass: the output is the bias (and its activation).
+  const size_t kc_max = kRoundsInMemory<S> ? std::max<size_t>(k, 1) : kGemmKc;
   if constexpr (ACC) {
     for (size_t j0 = 0; j0 < cols; j0 += NR) {
       const size_t nc = std::min(NR, cols - j0);
-      for (size_t k0 = 0; k0 < k || k0 == 0; k0 += kGemmKc) {
-        const size_t kc = std::min(kGemmKc, k - k0);
+      for (size_t k0 = 0; k0 < k || k0 == 0; k0 += kc_max) {
+        const size_t kc = std::min(kc_max, k - k0);
         gemm_block<S, MR, NRV>(rows, k, k0, kc, j0, nc, a, a_row_stride, packed_b, c, c_row_stride, false,
                                k0 + kc >= k, act);
         if (k == 0) break;
       }
     }
   } else {
-    // K == 0 still needs one pass: the output is the bias (and its activation).
-    for (size_t k0 = 0; k0 < k || k0 == 0; k0 += kGemmKc) {
-      const size_t kc = std::min(kGemmKc, k - k0);
+    for (size_t k0 = 0; k0 < k || k0 == 0; k0 += kc_max) {
+      const size_t kc = std::min(kc_max, k - k0);
       const bool first = k0 == 0, last = k0 + kc >= k;
       for (size_t j0 = 0; j0 < cols; j0 += NR)
         gemm_block<S, MR, NRV>(rows, k, k0, kc, j0, std::min(NR, cols - j0), a, a_row_stride, packed_b, c,

@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <string>
 
+#include "sepcpp/bfloat16.hpp"
+
 namespace sepcpp {
 namespace kernels {
 
@@ -33,6 +35,10 @@ using DwconvFn = void (*)(size_t channels, size_t pixels, size_t taps, const T* 
 // rows[ky] + (p + kx) * channels, kx = 0..kw-1 (a padded row points at zeros at least
 // (pixels + kw - 1) * channels long). A window of input vectors slides along the kernel row, so
 // each tap loads one new input vector. Per output element the arithmetic is exactly DwconvFn's.
+// DwconvRowFn computes pixels in tiles of this many (then one by one): runs that are multiples of it
+// waste nothing.
+constexpr size_t kDwRowTile = 4;
+
 template <class T>
 using DwconvRowFn = void (*)(size_t channels, size_t pixels, size_t kh, size_t kw, const T* const* rows,
                              const T* weights, const T* bias, T* out, size_t out_pixel_stride,
@@ -56,20 +62,29 @@ using DwReduceFn = void (*)(size_t channels, size_t pixels, size_t taps, const T
                             const ptrdiff_t* tap_step, const T* grad, size_t grad_pixel_stride, T* const* tap_acc);
 
 // C[rows, cols] = act(A[rows, k] * B[k, cols] + bias), B packed by the matching GemmPackFn.
-// Per output element: acc = bias, then acc += a*b for kk = 0..k-1 in order.
+// Per output element: acc = bias, then acc += a*b for kk = 0..k-1 in order (bfloat16: in float32,
+// rounded once when stored; with VDPBF16PS the two products of a pair are added in the
+// instruction's order).
 template <class T>
 using GemmFn = void (*)(size_t rows, size_t cols, size_t k, const T* a, size_t a_row_stride,
                         const T* packed_b, T* c, size_t c_row_stride, const Activation<T>& act);
 
 // Packs B[k, cols] (row stride b_row_stride) and bias[cols] (or null) into panels of `nr` columns:
 // per panel, one bias row then k rows, zero-padded to nr. Returns nothing; the buffer must hold
-// gemm_packed_size(k, cols, nr) elements.
+// gemm_packed_size(k, cols, nr, kstep) elements.
+//   A kernel that takes k in steps of `kstep` rows (bfloat16 pairs for VDPBF16PS: kstep 2) packs a
+// panel as kstep bias rows (the bias in float32, nr floats) then k rows rounded up to a multiple of
+// kstep, the rows of a step interleaved per column; kstep 1 is the layout above.
 template <class T>
 using GemmPackFn = void (*)(size_t k, size_t cols, const T* b, size_t b_row_stride,
                             const T* bias, T* packed);
 
-inline size_t gemm_packed_size(size_t k, size_t cols, size_t nr) {
-  return (cols + nr - 1) / nr * (k + 1) * nr;
+// Elements of one packed panel, and of the whole packed matrix.
+inline size_t gemm_panel_size(size_t k, size_t nr, size_t kstep = 1) {
+  return ((k + kstep - 1) / kstep * kstep + kstep) * nr;
+}
+inline size_t gemm_packed_size(size_t k, size_t cols, size_t nr, size_t kstep = 1) {
+  return (cols + nr - 1) / nr * gemm_panel_size(k, nr, kstep);
 }
 
 template <class T>
@@ -83,6 +98,7 @@ struct TypedKernels {
   GemmPackFn<T> gemm_pack = nullptr;
   size_t gemm_mr = 1;  // rows per microtile: row tiles that are multiples of it waste nothing
   size_t gemm_nr = 1;  // columns per packed panel
+  size_t gemm_kstep = 1;  // rows of k per packed step (gemm_panel_size)
 };
 
 // Runs `iters` rounds of independent FMA chains (enough of them to cover the FMA latency) and
@@ -95,6 +111,7 @@ struct KernelTable {
   double fma_peak_flops_per_iter = 0;
   TypedKernels<float> f32;
   TypedKernels<double> f64;
+  TypedKernels<bfloat16> bf16;  // bfloat16 memory, float32 arithmetic
   template <class T>
   const TypedKernels<T>& get() const;
 };
@@ -103,11 +120,15 @@ template <>
 inline const TypedKernels<float>& KernelTable::get<float>() const { return f32; }
 template <>
 inline const TypedKernels<double>& KernelTable::get<double>() const { return f64; }
+template <>
+inline const TypedKernels<bfloat16>& KernelTable::get<bfloat16>() const { return bf16; }
 
 // Filled by the ISA files.
 void fill_scalar(KernelTable& table);
 void fill_avx2(KernelTable& table);
 void fill_avx512(KernelTable& table);
+void fill_avx512_bf16(KernelTable& table);  // avx512's kernels, with VDPBF16PS for the bfloat16 GEMM
+void fill_amx_bf16(KernelTable& table);     // avx512_bf16's, with AMX tiles for the bfloat16 GEMM
 
 // The table in use (resolved on first call).
 const KernelTable& active();

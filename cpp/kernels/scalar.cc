@@ -9,6 +9,7 @@ void fill_scalar(KernelTable& table) {
   fill_peak<simd::Scalar<float>>(table);
   fill_typed<simd::Scalar<float>, 4, 4>(table.f32);
   fill_typed<simd::Scalar<double>, 4, 4>(table.f64);
+  fill_typed<simd::Bf16<simd::Scalar<float>>, 4, 4>(table.bf16);
 }
 
 }  // namespace kernels

@@ -4,10 +4,17 @@
 //
 // Every trait provides: V (vector type), N (lanes), load/store (full vectors), load_n/store_n
 // (the first n < N lanes, never touching memory past them), set1, zero, fma (a*b + c) and
-// clamp(x, lo, hi), which lets NaN through.
+// clamp(x, lo, hi), which lets NaN through. The float32 traits also load N bfloat16 values widened
+// to float32 (load_bf16) and store N floats rounded to bfloat16 (store_bf16, the rounding rule of
+// bf16_bits_from_float, in integer arithmetic on every level so that all levels round alike);
+// Bf16<S> turns such a trait into one whose memory is bfloat16 and whose arithmetic is float32.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "sepcpp/bfloat16.hpp"
 
 #if defined(SEPCPP_SIMD_AVX2) || defined(SEPCPP_SIMD_AVX512)
 #include <immintrin.h>
@@ -34,6 +41,8 @@ struct Scalar {
     x = x < lo ? lo : x;
     return x > hi ? hi : x;
   }
+  static V load_bf16(const uint16_t* p) { return float_from_bf16_bits(*p); }
+  static void store_bf16(uint16_t* p, V v) { *p = bf16_bits_from_float(v); }
 };
 
 #if defined(SEPCPP_SIMD_AVX2)
@@ -54,6 +63,20 @@ struct Avx2F32 {
   static V zero() { return _mm256_setzero_ps(); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V clamp(V x, V lo, V hi) { return _mm256_min_ps(hi, _mm256_max_ps(lo, x)); }
+  static V load_bf16(const uint16_t* p) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  }
+  static void store_bf16(uint16_t* p, V v) {
+    const __m256i u = _mm256_castps_si256(v), hi = _mm256_srli_epi32(u, 16);
+    const __m256i odd = _mm256_and_si256(hi, _mm256_set1_epi32(1));
+    __m256i r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7fff)), odd), 16);
+    const __m256i nan = _mm256_or_si256(_mm256_and_si256(hi, _mm256_set1_epi32(0x8000)), _mm256_set1_epi32(0x7fc0));
+    r = _mm256_blendv_epi8(r, nan, _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
+    // Per 128-bit lane packus gives [r0..r3 r0..r3 | r4..r7 r4..r7]; qwords 0 and 2 are r0..r7.
+    const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(packed));
+  }
 };
 
 struct Avx2F64 {
@@ -89,6 +112,21 @@ struct Avx512F32 {
   static V zero() { return _mm512_setzero_ps(); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V clamp(V x, V lo, V hi) { return _mm512_min_ps(hi, _mm512_max_ps(lo, x)); }
+  static V load_bf16(const uint16_t* p) {
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+  // (Not VCVTNEPS2BF16 where AVX512_BF16 exists: it flushes denormals to zero, TensorFlow and the
+  // other levels do not.)
+  static __m256i round_bf16(V v) {
+    const __m512i u = _mm512_castps_si512(v), hi = _mm512_srli_epi32(u, 16);
+    const __m512i odd = _mm512_and_si512(hi, _mm512_set1_epi32(1));
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), odd), 16);
+    const __m512i nan = _mm512_or_si512(_mm512_and_si512(hi, _mm512_set1_epi32(0x8000)), _mm512_set1_epi32(0x7fc0));
+    r = _mm512_mask_mov_epi32(r, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), nan);
+    return _mm512_cvtepi32_epi16(r);
+  }
+  static void store_bf16(uint16_t* p, V v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), round_bf16(v)); }
 };
 
 struct Avx512F64 {
@@ -106,6 +144,34 @@ struct Avx512F64 {
   static V clamp(V x, V lo, V hi) { return _mm512_min_pd(hi, _mm512_max_pd(lo, x)); }
 };
 #endif
+
+// bfloat16 memory, float32 arithmetic over the float32 trait S: loads widen, stores round (once,
+// after the epilogue). Tails go through a small buffer: AVX2 and AVX-512F have no 16-bit masked
+// loads, and a tail is at most one vector per row.
+template <class S>
+struct Bf16 {
+  using Elem = bfloat16;
+  using V = typename S::V;
+  static constexpr size_t N = S::N;
+  static const uint16_t* bits(const bfloat16* p) { return reinterpret_cast<const uint16_t*>(p); }
+  static uint16_t* bits(bfloat16* p) { return reinterpret_cast<uint16_t*>(p); }
+  static V load(const bfloat16* p) { return S::load_bf16(bits(p)); }
+  static void store(bfloat16* p, V v) { S::store_bf16(bits(p), v); }
+  static V load_n(const bfloat16* p, size_t n) {
+    uint16_t tmp[N] = {};
+    std::memcpy(tmp, p, n * sizeof(uint16_t));
+    return S::load_bf16(tmp);
+  }
+  static void store_n(bfloat16* p, V v, size_t n) {
+    uint16_t tmp[N];
+    S::store_bf16(tmp, v);
+    std::memcpy(p, tmp, n * sizeof(uint16_t));
+  }
+  static V set1(bfloat16 x) { return S::set1(static_cast<float>(x)); }
+  static V zero() { return S::zero(); }
+  static V fma(V a, V b, V c) { return S::fma(a, b, c); }
+  static V clamp(V x, V lo, V hi) { return S::clamp(x, lo, hi); }
+};
 
 }  // namespace simd
 }  // namespace sepcpp

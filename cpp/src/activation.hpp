@@ -15,7 +15,8 @@ kernels::Activation<T> make_activation(Activation a) {
   switch (a) {
     case Activation::kNone: break;
     case Activation::kRelu:
-      k.clamp = true, k.lo = 0, k.hi = std::numeric_limits<T>::infinity();
+      // (float's infinity: numeric_limits knows no bfloat16; the conversion is exact for all three.)
+      k.clamp = true, k.lo = 0, k.hi = static_cast<T>(std::numeric_limits<float>::infinity());
       break;
     case Activation::kRelu6:
       k.clamp = true, k.lo = 0, k.hi = 6;

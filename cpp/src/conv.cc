@@ -88,15 +88,19 @@ void run_conv(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, const
       }
       const int64_t c0 = cb * plan.block_cols, c1 = std::min(O, c0 + plan.block_cols);
       run_gemm(k, L.gemm, 1, K, O, cnt, cols.data(), K, out + p0 * O, O, act, c0, plan.block_cols);
-      if (!exact || c1 <= c0) continue;
-      // The pixels with a padded tap again, from their in-input taps only.
-      for (int64_t p = p0; p < p0 + cnt; ++p) {
-        const int64_t ow = p % OW, oh = (p / OW) % OH;
-        int64_t ky0, ky1;
-        valid_range(g.h, oh, &ky0, &ky1);
-        if (ky0 == 0 && ky1 == g.h.kernel && ow >= lo && ow < hi) continue;
-        const RowSet<T> rows = input_rows(in, g, p / OW / OH, oh, ow, ow + 1, cache);
-        conv_pixel_exact<T>(L, g, rows, oh, ow, c0, c1, act, out + p * O, acc);
+      // (Never for bfloat16: leave_out_padded_taps is false for it, and conv_pixel_exact reads the
+      // float layout of the packed panels.)
+      if constexpr (!std::is_same<T, bfloat16>::value) {
+        if (!exact || c1 <= c0) continue;
+        // The pixels with a padded tap again, from their in-input taps only.
+        for (int64_t p = p0; p < p0 + cnt; ++p) {
+          const int64_t ow = p % OW, oh = (p / OW) % OH;
+          int64_t ky0, ky1;
+          valid_range(g.h, oh, &ky0, &ky1);
+          if (ky0 == 0 && ky1 == g.h.kernel && ow >= lo && ow < hi) continue;
+          const RowSet<T> rows = input_rows(in, g, p / OW / OH, oh, ow, ow + 1, cache);
+          conv_pixel_exact<T>(L, g, rows, oh, ow, c0, c1, act, out + p * O, acc);
+        }
       }
     }
   });
@@ -104,6 +108,8 @@ void run_conv(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, const
 
 template void run_conv<float>(const ConvLayer<float>::Impl&, const ConvGeometry&, const InputRows<float>&, float*);
 template void run_conv<double>(const ConvLayer<double>::Impl&, const ConvGeometry&, const InputRows<double>&, double*);
+template void run_conv<bfloat16>(const ConvLayer<bfloat16>::Impl&, const ConvGeometry&, const InputRows<bfloat16>&,
+                                 bfloat16*);
 
 }  // namespace detail
 }  // namespace sepcpp

@@ -34,6 +34,8 @@ void run_depthwise(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, 
 
 template void run_depthwise<float>(const ConvLayer<float>::Impl&, const ConvGeometry&, const InputRows<float>&, float*);
 template void run_depthwise<double>(const ConvLayer<double>::Impl&, const ConvGeometry&, const InputRows<double>&, double*);
+template void run_depthwise<bfloat16>(const ConvLayer<bfloat16>::Impl&, const ConvGeometry&, const InputRows<bfloat16>&,
+                                 bfloat16*);
 
 }  // namespace detail
 }  // namespace sepcpp

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 #include <vector>
 
@@ -144,11 +145,15 @@ inline void interior_columns(const ConvGeometry& g, int64_t* lo, int64_t* hi) {
 // finite filters keep the fast paths). sepcpp follows TensorFlow (2.21, CPU, default build) per op
 // and dtype: its float32 kernels (oneDNN) leave padded taps out, except depthwise_conv2d and
 // separable_conv2d at a dilation above 1, which pad the input with zeros (space_to_batch) and
-// multiply them; its float64 kernels (Eigen) multiply the padding in every op.
+// multiply them; its float64 kernels (Eigen) multiply the padding in every op; its bfloat16 kernels
+// leave padded taps out in the depthwise step at dilation 1 only (conv2d, hence pointwise, multiplies
+// the padding).
 template <class T>
 bool leave_out_padded_taps(bool nonfinite, bool depthwise_step, const ConvGeometry& g) {
-  if (!nonfinite || !std::is_same<T, float>::value) return false;
-  return !depthwise_step || (g.h.dilation == 1 && g.w.dilation == 1);
+  if (!nonfinite || std::is_same<T, double>::value) return false;
+  const bool undilated = g.h.dilation == 1 && g.w.dilation == 1;
+  if (std::is_same<T, bfloat16>::value) return depthwise_step && undilated;
+  return !depthwise_step || undilated;
 }
 
 // Depthwise for the flat output pixels [p0, p0+count) (p = (n*OH + oh)*OW + ow), result in
@@ -202,13 +207,22 @@ void depthwise_pixels(const ConvGeometry& g, const kernels::TypedKernels<T>& k, 
   // edge pixels per row). The zeros are multiplied like the general kernel's zero row: same bits.
   auto fill_padded_rows = [&](int64_t ow0, int64_t cnt) {
     const int64_t span = cnt + KW - 1, first = ow0 - g.w.pad_before;
-    s.padded.assign(static_cast<size_t>(KH * span * C), T(0));
+    s.padded.resize(static_cast<size_t>(KH * span * C));
+    // Only what lies outside the input is zeroed: the copy covers the rest. (Zero bits are zero in
+    // float, double and bfloat16: a memset, where a fill of bfloat16 values compiles to a loop of
+    // 2-byte stores.)
+    auto clear = [](T* p, int64_t n) { std::memset(static_cast<void*>(p), 0, static_cast<size_t>(n) * sizeof(T)); };
+    const int64_t from = std::max<int64_t>(first, 0), to = std::max(from, std::min<int64_t>(first + span, W));
     for (int64_t ky = 0; ky < KH; ++ky) {
       T* dst = s.padded.data() + ky * span * C;
       s.rows[ky] = dst;
-      if (!in_rows.ptr[ky]) continue;
-      const int64_t from = std::max<int64_t>(first, 0), to = std::min<int64_t>(first + span, W);
-      if (to > from) std::copy(in_rows.at(ky, from), in_rows.at(ky, from) + (to - from) * C, dst + (from - first) * C);
+      if (!in_rows.ptr[ky] || to == from) {
+        clear(dst, span * C);
+        continue;
+      }
+      clear(dst, (from - first) * C);
+      std::copy(in_rows.at(ky, from), in_rows.at(ky, from) + (to - from) * C, dst + (from - first) * C);
+      clear(dst + (to - first) * C, (first + span - to) * C);
     }
   };
   // The weights for pixels whose in-input taps are rows [ky0, ky1) x columns [kx0, kx1): dw.w
@@ -273,10 +287,18 @@ void depthwise_pixels(const ConvGeometry& g, const kernels::TypedKernels<T>& k, 
       continue;
     }
     // Edge runs go whole through the row-sliding kernel where it applies, else pixel by pixel.
+    // There they are widened into the interior to whole pixel tiles of the kernel (a 5x5 kernel's
+    // 2 edge pixels would otherwise go one by one), the padded copy being the input there.
+    int64_t ea = a, eb = b;
+    if (sliding && b > a) {
+      const int64_t tile = static_cast<int64_t>(kernels::kDwRowTile);
+      if (a > ow) ea = std::min(b, ow + (a - ow + tile - 1) / tile * tile);
+      if (end > b) eb = std::max(ea, end - (end - b + tile - 1) / tile * tile);
+    }
     const int64_t edge_step = sliding ? OW : 1;
-    for (int64_t x = ow; x < a; x += edge_step) run(x, std::min(a, x + edge_step) - x, o + (x - ow) * CM, true, dw.w);
-    if (b > a) run(a, b - a, o + (a - ow) * CM, false, dw.w);
-    for (int64_t x = b; x < end; x += edge_step) run(x, std::min(end, x + edge_step) - x, o + (x - ow) * CM, true, dw.w);
+    for (int64_t x = ow; x < ea; x += edge_step) run(x, std::min(ea, x + edge_step) - x, o + (x - ow) * CM, true, dw.w);
+    if (eb > ea) run(ea, eb - ea, o + (ea - ow) * CM, false, dw.w);
+    for (int64_t x = eb; x < end; x += edge_step) run(x, std::min(end, x + edge_step) - x, o + (x - ow) * CM, true, dw.w);
     p += end - ow;
   }
 }

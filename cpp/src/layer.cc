@@ -243,6 +243,7 @@ void conv2d(const Tensor<const T>& input, const Tensor<const T>& filter, const T
                           const ConvParams&);
 SEPCPP_INSTANTIATE(float)
 SEPCPP_INSTANTIATE(double)
+SEPCPP_INSTANTIATE(bfloat16)
 #undef SEPCPP_INSTANTIATE
 
 }  // namespace sepcpp

@@ -19,7 +19,10 @@ void run_pointwise(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, 
   const int64_t P = g.batch * g.h.out * g.w.out, C = g.in_channels, O = g.out_channels;
   const auto act = make_activation<T>(L.params.activation);
   const int64_t mr = static_cast<int64_t>(k.gemm_mr), nr = static_cast<int64_t>(k.gemm_nr);
-  const int64_t row_block = mr * std::max<int64_t>(1, 64 / mr);
+  // Blocks of about 64 rows; 256 for a GEMM that takes k in steps (bfloat16 on AMX tiles: it streams
+  // each packed panel once per block, and a tile does 32 times the work of a vector instruction).
+  const int64_t block_rows = k.gemm_kstep > 1 ? 256 : 64;
+  const int64_t row_block = mr * std::max<int64_t>(1, block_rows / mr);
   const int64_t row_blocks = (P + row_block - 1) / row_block;
   const int64_t panels = (O + nr - 1) / nr;
   // Split columns only when rows alone cannot feed the threads.
@@ -41,7 +44,7 @@ void run_pointwise(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, 
         a = block.data();
       }
       k.gemm(static_cast<size_t>(rows), static_cast<size_t>(cols), static_cast<size_t>(C), a,
-             static_cast<size_t>(C), L.gemm.data.data() + (c0 / nr) * (C + 1) * nr, out + r0 * O + c0,
+             static_cast<size_t>(C), L.gemm.data.data() + (c0 / nr) * kernels::gemm_panel_size(static_cast<size_t>(C), k.gemm_nr, k.gemm_kstep), out + r0 * O + c0,
              static_cast<size_t>(O), act);
     }
   });
@@ -49,6 +52,8 @@ void run_pointwise(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, 
 
 template void run_pointwise<float>(const ConvLayer<float>::Impl&, const ConvGeometry&, const InputRows<float>&, float*);
 template void run_pointwise<double>(const ConvLayer<double>::Impl&, const ConvGeometry&, const InputRows<double>&, double*);
+template void run_pointwise<bfloat16>(const ConvLayer<bfloat16>::Impl&, const ConvGeometry&, const InputRows<bfloat16>&,
+                                 bfloat16*);
 
 }  // namespace detail
 }  // namespace sepcpp

@@ -3,7 +3,7 @@
 The functions take ``tf.nn``'s argument names, layouts and padding rules and return NumPy arrays;
 the work is done by a C++ core (its own thread pool, AVX2/AVX-512 kernels chosen at run time).
 
-Ops (NumPy arrays in, NumPy arrays out; float32 or float64):
+Ops (NumPy arrays in, NumPy arrays out; float32, float64 or ml_dtypes.bfloat16):
 ``depthwise_conv2d``, ``pointwise_conv2d``, ``separable_conv2d``, ``super_separable_conv2d``,
 ``conv2d`` and the 1-D ``depthwise_conv1d``, ``separable_conv1d``, ``super_separable_conv1d``,
 ``conv1d``. Layers that pack their filters once: ``SeparableConv2D``, ``DepthwiseConv2D``,
@@ -24,7 +24,8 @@ Examples
 # namespace (tests/python/test_docstrings.py keeps dir(sepcpp) to the public API).
 import os as _os
 
-from . import _core
+from . import _core, _gpu
+from ._gpu import cuda_stream
 from . import _threadpoolctl  # noqa: F401  (registers the pool with threadpoolctl, if installed)
 from ._layers import Conv2D, DepthwiseConv2D, PointwiseConv2D, SeparableConv2D
 from ._api import (
@@ -68,6 +69,7 @@ __all__ = [
     "conv2d",
     "conv2d_backprop_filter",
     "conv2d_backprop_input",
+    "cuda_stream",
     "cython_extension_kwargs",
     "depthwise_conv1d",
     "depthwise_conv1d_backprop_filter",
@@ -253,7 +255,10 @@ def info() -> dict:
         ``isa`` (the level in use, or ``"error: ..."`` saying why a forced one cannot be used);
         ``isa_forced`` (``SEPCPP_ISA``'s value, or None); ``openmp`` (bool); ``threading``
         (``"pool"``, sepcpp's own threads, or ``"openmp"``); ``num_threads`` (int, as
-        ``get_num_threads()``); ``cuda`` (bool, False: not compiled yet).
+        ``get_num_threads()``); ``cuda`` (a dict: ``compiled``, whether this build has the CUDA
+        target, ``SEPCPP_CUDA=1 pip install .``; ``devices``, how many GPUs the CUDA runtime
+        sees, 0 without a driver; with the target, also ``runtime_version``,
+        ``driver_version``, ``names`` and ``architectures``; ``reason`` when there are none).
 
     Examples
     --------
@@ -278,5 +283,5 @@ def info() -> dict:
         "openmp": bool(_core.openmp_enabled()),
         "threading": _core.threading_backend(),
         "num_threads": _core.get_num_threads(),
-        "cuda": False,
+        "cuda": _gpu.info(),
     }

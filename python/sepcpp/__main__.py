@@ -70,6 +70,8 @@ def _info_table(info: dict) -> str:
             return "-"
         if isinstance(v, bool):
             return "yes" if v else "no"
+        if isinstance(v, dict):  # info()["cuda"]
+            return "; ".join(f"{k} {text(x)}" for k, x in v.items())
         return str(v)
 
     labels = [("version", "version"), ("isa", "kernel level in use"),
@@ -99,7 +101,8 @@ def main(argv=None) -> int:
     info_p.add_argument("--json", action="store_true", help="print sepcpp.info() as JSON")
     sub.add_parser("bench", add_help=False,
                    help="time the layer suite (and, with --slicenet, the SliceNet rows) against NumPy, "
-                        f"TensorFlow and PyTorch ({prog} bench --help)")
+                        "TensorFlow, PyTorch and the inference engines ONNX Runtime, OpenVINO and LiteRT "
+                        f"({prog} bench --help)")
     args = parser.parse_args(argv)
     if args.command == "demo":
         return _demo()

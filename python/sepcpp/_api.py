@@ -9,12 +9,13 @@ shapes comes from one place.
 from __future__ import annotations
 
 import operator
+import sys
 import textwrap
 from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import _core
+from . import _core, _gpu
 
 __all__ = [
     "depthwise_conv2d",
@@ -30,6 +31,22 @@ __all__ = [
 
 IntOrSeq = Union[int, Sequence[int]]
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _bfloat16() -> Optional[np.dtype]:
+    """ml_dtypes.bfloat16's dtype, or None while ml_dtypes is not imported: an array can have that
+    dtype only once it is, so sepcpp never imports ml_dtypes itself (nor needs it installed)."""
+    m = sys.modules.get("ml_dtypes")
+    return None if m is None else np.dtype(m.bfloat16)
+
+
+def _forward_dtype(dtype: np.dtype) -> bool:
+    """The dtypes of the forward ops and layers: float32, float64 and bfloat16 (compared by value,
+    so that dtypes that went through pickle match; ``dtype == None`` would compare with float64)."""
+    if dtype in _FLOATS:
+        return True
+    bf16 = _bfloat16()
+    return bf16 is not None and dtype == bf16
 _ACTIVATIONS = (None, "relu", "relu6")
 
 
@@ -67,7 +84,8 @@ def _raises(type_extra: str = "", value_extra: str = "") -> str:
     value_extra = f"\n        {value_extra}" if value_extra else ""
     return f"""
     TypeError
-        If ``input`` is not float32 or float64 or cannot be turned into a NumPy array; if a filter
+        If ``input`` is not float32, float64 or bfloat16 (``ml_dtypes.bfloat16``) or cannot be
+        turned into a NumPy array; if a filter
         or bias has another dtype than ``input`` (plain lists and numbers are converted), or a
         filter is None; if ``out`` is not a NumPy array or has another dtype; if a stride,
         dilation or padding is not an integer (a float, a bool).{type_extra}
@@ -87,13 +105,14 @@ def _raises(type_extra: str = "", value_extra: str = "") -> str:
 _DOC = {
     "input_2d": """
         input : array_like, shape [N, H, W, C] (NHWC) or [N, C, H, W] (NCHW)
-            float32 or float64: a NumPy array, or any object with ``__dlpack__`` (a torch tensor,
-            without a copy) or ``__array__``; any strides (a transposed view, a slice, a
+            float32, float64 or bfloat16 (``ml_dtypes.bfloat16``; float32 accumulation, one rounding
+            per result): a NumPy array, or any object with ``__dlpack__`` (a torch tensor, without
+            a copy) or ``__array__``; any strides (a transposed view, a slice, a
             broadcast). Never modified.""",
     "input_1d": """
         input : array_like, shape [N, W, C] (NWC) or [N, C, W] (NCW)
-            float32 or float64: a NumPy array, or any object with ``__dlpack__`` (a torch tensor,
-            without a copy) or ``__array__``. Never modified.""",
+            float32, float64 or bfloat16 (``ml_dtypes.bfloat16``): a NumPy array, or any object
+            with ``__dlpack__`` (a torch tensor, without a copy) or ``__array__``. Never modified.""",
     "strides_2d": """
         strides : int or sequence of int
             How far the window moves along height and width: ``s`` (both), ``(sh, sw)``, or
@@ -204,11 +223,14 @@ def _to_array(x: Any, name: str) -> np.ndarray:
 
 
 def _input_array(x: Any) -> np.ndarray:
-    a = x if type(x) is np.ndarray else _to_array(x, "input")
-    if a.dtype not in _FLOATS:
+    if type(x) is not np.ndarray and _gpu.is_device_array(x):
+        a = _gpu.wrap_input(x)  # a GPU array: the op runs on its device (python/sepcpp/_gpu.py)
+    else:
+        a = x if type(x) is np.ndarray else _to_array(x, "input")
+    if not _forward_dtype(a.dtype):
         raise TypeError(
-            f"input: dtype {a.dtype} is not supported; sepcpp computes in float32 or float64 "
-            f"(input shape {a.shape})"
+            f"input: dtype {a.dtype} is not supported; sepcpp takes float32, float64 or bfloat16 "
+            f"(ml_dtypes.bfloat16) (input shape {a.shape})"
         )
     return a
 
@@ -222,6 +244,8 @@ def _operand(x: Any, name: str, dtype: np.dtype) -> Optional[np.ndarray]:
         return x  # the common case, checked first: every call passes through here
     if isinstance(x, (list, tuple, int, float)):
         a = np.asarray(x, dtype=dtype)
+    elif _gpu.is_device_array(x):
+        raise TypeError(f"{name}: is on the GPU but the input is a host array; sepcpp does not copy it back")
     else:
         a = _to_array(x, name)
     if a.dtype != dtype:
@@ -414,6 +438,9 @@ def _padding_1d(padding: Any, layout: str, kernel: int, dilation: int) -> Tuple[
 def _run(op, x, f1, f2, b1, b2, out, strides, dilations, padding, layout, activation, dw_activation, groups):
     mode, pads = padding
     try:
+        if isinstance(x, _gpu.DeviceArray):
+            return _gpu.run(op, x, f1, f2, b1, b2, out, strides, dilations, mode, pads, layout, activation,
+                            dw_activation, groups)
         return _core.run(
             op, x, f1, f2, b1, b2, out, strides, dilations, mode, pads, layout, activation, dw_activation, groups
         )
@@ -424,12 +451,21 @@ def _run(op, x, f1, f2, b1, b2, out, strides, dilations, padding, layout, activa
         raise ValueError(str(e).replace("separable_conv2d:", "super_separable_conv2d:", 1)) from None
 
 
+def _operands(x, filters, biases, out):
+    """Filters, biases and out checked against the input (on its device, if it is a GPU array)."""
+    if isinstance(x, _gpu.DeviceArray):
+        fs = [_gpu.operand(f, n, x.dtype) or _operand(f, n, x.dtype) for n, f in filters]
+        bs = [_gpu.operand(b, n, x.dtype) or _operand(b, n, x.dtype) for n, b in biases]
+        return fs, bs, _gpu.check_out(out, x)
+    fs = [_operand(f, n, x.dtype) for n, f in filters]
+    bs = [_operand(b, n, x.dtype) for n, b in biases]
+    return fs, bs, _check_out(out, x.dtype, [x, *fs, *bs])
+
+
 def _prepare_2d(input, filters, biases, out, layout):
     x = _input_array(input)
     _check_rank(x, "input", 4, layout)
-    fs = [_operand(f, n, x.dtype) for n, f in filters]
-    bs = [_operand(b, n, x.dtype) for n, b in biases]
-    o = _check_out(out, x.dtype, [x, *fs, *bs])
+    fs, bs, o = _operands(x, filters, biases, out)
     return x, fs, bs, o
 
 
@@ -881,9 +917,7 @@ def _run_1d(op, input, filters, biases, stride, padding, data_format, dilations,
     layout2d = "NHWC" if layout == "NWC" else "NCHW"
     x = _input_array(input)
     _check_rank(x, "input", 3, layout)
-    fs = [_operand(f, n, x.dtype) for n, f in filters]
-    bs = [_operand(b, n, x.dtype) for n, b in biases]
-    o = _check_out(out, x.dtype, [x, *fs, *bs])
+    fs, bs, o = _operands(x, filters, biases, out)
     if o is not None:
         _check_rank(o, "out", 3, layout)
     for (name, _), f in zip(filters, fs):
@@ -893,9 +927,10 @@ def _run_1d(op, input, filters, biases, stride, padding, data_format, dilations,
     pad = _padding_1d(padding, layout, fs[0].shape[0], d)
     # NWC (N, W, C) -> (N, 1, W, C); NCW (N, C, W) -> (N, C, 1, W): always views.
     axis = 1 if layout == "NWC" else 2
-    x4 = np.expand_dims(x, axis)
+    gpu = isinstance(x, _gpu.DeviceArray)
+    x4 = x.expand(axis) if gpu else np.expand_dims(x, axis)
     f4 = [f[None] for f in fs]
-    o4 = None if o is None else np.expand_dims(o, axis)
+    o4 = None if o is None else o.expand(axis) if gpu else np.expand_dims(o, axis)
     try:
         r = _run(op, x4, f4[0], f4[1] if len(f4) > 1 else None, bs[0], bs[1] if len(bs) > 1 else None, o4,
                  (1, s), (1, d), pad, layout2d, activation, dw_activation, groups)
@@ -906,6 +941,8 @@ def _run_1d(op, input, filters, biases, stride, padding, data_format, dilations,
         shapes = ", ".join(f"{n} shape {f.shape}" for (n, _), f in zip(filters, fs))
         raise ValueError(f"{msg} [{name_1d}: input shape {x.shape} ({layout}), {shapes}; checked as 2-D with "
                          "height 1]") from None
+    if gpu:
+        return o.orig if o is not None else r.squeeze(axis)
     return o if o is not None else np.squeeze(r, axis)
 
 

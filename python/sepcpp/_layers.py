@@ -11,9 +11,9 @@ from typing import Any, Optional
 
 import numpy as np
 
-from . import _core
+from . import _core, _gpu
 from ._api import (
-    _FLOATS,
+    _forward_dtype,
     _activation,
     _check_out,
     _check_rank,
@@ -31,7 +31,7 @@ __all__ = ["Conv2D", "DepthwiseConv2D", "PointwiseConv2D", "SeparableConv2D"]
 
 _LAYER_RAISES = """
     TypeError
-        If the filter is not float32 or float64 (or cannot be turned into a NumPy array), or
+        If the filter is not float32, float64 or bfloat16 (or cannot be turned into a NumPy array), or
         is None; if a bias has another dtype than the filter; if a stride, dilation, padding or
         ``groups`` is not an integer (a float, a bool).
     ValueError
@@ -41,19 +41,30 @@ _LAYER_RAISES = """
         the batch or channel dimension; if a value does not fit in 64 bits, or a filter is too
         large to pack. Each message names the argument and the shapes.
     MemoryError
-        If the packed filters cannot be allocated."""
+        If the packed filters cannot be allocated.
+    RuntimeError
+        If ``device`` is a GPU and this build of sepcpp has no CUDA target, or the CUDA runtime
+        does not see that device."""
+
+_LAYER_DEVICE = """
+    device : str, optional
+        ``"cpu"`` (the default) or ``"cuda"`` / ``"cuda:N"``: the weights are uploaded to that GPU
+        once, and the layer then takes GPU arrays (PyTorch, CuPy, JAX) on that device and returns
+        the same kind (a CUDA build of sepcpp: ``SEPCPP_CUDA=1 pip install .``). ValueError for
+        anything else."""
 
 _LAYER_ATTRIBUTES = """
     dtype : numpy.dtype
-        The filters' dtype (float32 or float64); inputs must have it.
+        The filters' dtype (float32, float64 or ``ml_dtypes.bfloat16``); inputs must have it.
     data_format : str
         ``"NHWC"`` or ``"NCHW"``, the layout of the inputs and results."""
 
 
 def _filter_dtype(f: Any, name: str) -> np.dtype:
     a = _to_array(f, name)
-    if a.dtype not in _FLOATS:
-        raise TypeError(f"{name}: dtype {a.dtype} is not supported; sepcpp computes in float32 or float64")
+    if not _forward_dtype(a.dtype):
+        raise TypeError(f"{name}: dtype {a.dtype} is not supported; sepcpp takes float32, float64 or bfloat16 "
+                        "(ml_dtypes.bfloat16)")
     return a.dtype
 
 
@@ -67,7 +78,7 @@ class _Layer:
     _op = ""
 
     def _build(self, f1, f2, b1, b2, strides, dilations, padding, data_format, activation,
-               depthwise_activation, groups, names):
+               depthwise_activation, groups, names, device="cpu"):
         layout = _layout(data_format, ("NHWC", "NCHW"))
         dtype = _filter_dtype(f1, names[0])
         f1a = _operand(f1, names[0], dtype)
@@ -87,9 +98,16 @@ class _Layer:
         # core and cannot be read back). Taken after the core accepted them, so that a filter too
         # large to pack fails with the core's message; read-only, as the layer never changes them.
         self._arrays = tuple(None if a is None else _frozen_copy(a) for a in arrays)
+        self._set_device(device)
+
+    def _set_device(self, device) -> None:
+        index = _gpu.parse_device(device)
+        self.device = "cpu" if index is None else f"cuda:{index}"
+        self._device_weights = None if index is None else _gpu.upload(
+            self._arrays, index, f"{type(self).__name__}")
 
     def _make(self, dtype, arrays, params):
-        cls = _core.LayerF32 if dtype == np.float32 else _core.LayerF64
+        cls = {"float32": _core.LayerF32, "float64": _core.LayerF64, "bfloat16": _core.LayerBF16}[np.dtype(dtype).name]
         self._impl = cls(self._op, *arrays, *params)
         self._params = params
         self.dtype = np.dtype(dtype)
@@ -99,15 +117,18 @@ class _Layer:
     # loaded: so they can be sent to worker processes (multiprocessing, joblib, dask, Ray). The
     # packed form is the same bytes for the same weights, so results are identical bit for bit.
     def __getstate__(self) -> dict:
-        return {"dtype": self.dtype.str, "arrays": self._arrays, "params": self._params}
+        # (A bfloat16 dtype has no string NumPy can read back; the filter array carries it.)
+        return {"dtype": self.dtype.str, "arrays": self._arrays, "params": self._params,
+                "device": getattr(self, "device", "cpu")}
 
     def __setstate__(self, state: dict) -> None:
         arrays = tuple(None if a is None else np.asarray(a) for a in state["arrays"])
-        self._make(np.dtype(state["dtype"]), arrays, tuple(state["params"]))
+        self._make(arrays[0].dtype, arrays, tuple(state["params"]))
         for a in arrays:
             if a is not None:
                 a.flags.writeable = False  # fresh from pickle or deepcopy, or already read-only (copy)
         self._arrays = arrays
+        self._set_device(state.get("device", "cpu"))
 
     def __call__(self, input, out: Optional[np.ndarray] = None) -> np.ndarray:
         """Apply the layer to ``input``.
@@ -156,11 +177,22 @@ class _Layer:
             ...
         TypeError: input: dtype float64 does not match the layer's dtype float32
         """
-        if out is None and type(input) is np.ndarray:
+        if out is None and type(input) is np.ndarray and self._device_weights is None:
             return self._impl(input, None)  # the fast path: the core checks dtype and shapes
         x = _input_array(input)
         _check_rank(x, "input", 4, self.data_format)
+        if self._device_weights is not None or isinstance(x, _gpu.DeviceArray):
+            return self._call_gpu(x, out)
         return self._impl(x, _check_out(out, self.dtype, [x]))
+
+    def _call_gpu(self, x, out):
+        if self._device_weights is None or not isinstance(x, _gpu.DeviceArray):
+            where = "a GPU array" if isinstance(x, _gpu.DeviceArray) else "a host array"
+            raise TypeError(f"input: is {where} but the layer is on device {self.device!r} "
+                            "(build it with device='cuda' for GPU arrays)")
+        if x.dtype != self.dtype:
+            raise TypeError(f"input: dtype {x.dtype} does not match the layer's dtype {self.dtype}")
+        return _gpu.run(self._op, x, *self._device_weights, _gpu.check_out(out, x), *self._params)
 
     def output_shape(self, input_shape) -> tuple:
         """The shape of the result for an input of shape ``input_shape``.
@@ -198,7 +230,7 @@ class _Layer:
         return f"sepcpp.{type(self).__name__}(dtype={self.dtype}, data_format={self.data_format!r})"
 
 
-@_doc(layer_raises=_LAYER_RAISES, layer_attributes=_LAYER_ATTRIBUTES)
+@_doc(layer_raises=_LAYER_RAISES, layer_attributes=_LAYER_ATTRIBUTES, layer_device=_LAYER_DEVICE)
 class DepthwiseConv2D(_Layer):
     """Prepacked ``depthwise_conv2d``: the filter is checked, copied and packed once.
 
@@ -209,8 +241,8 @@ class DepthwiseConv2D(_Layer):
     Parameters
     ----------
     filter : array_like, shape [kh, kw, C, M]
-        The kernels (see ``depthwise_conv2d``); float32 or float64, which becomes the layer's
-        dtype.
+        The kernels (see ``depthwise_conv2d``); float32, float64 or bfloat16, which becomes
+        the layer's dtype.
     {strides_2d}
     {padding_2d}
     {data_format_2d}
@@ -218,6 +250,7 @@ class DepthwiseConv2D(_Layer):
     bias : array_like, shape [C*M], optional
         Added per output channel ``c*M + m``, before ``activation``. The filter's dtype.
     {activation}
+    {layer_device}
 
     Attributes
     ----------
@@ -248,12 +281,12 @@ class DepthwiseConv2D(_Layer):
     _op = "depthwise"
 
     def __init__(self, filter, strides, padding, data_format="NHWC", dilations=None, *, bias=None,
-                 activation=None):
+                 activation=None, device="cpu"):
         self._build(filter, None, bias, None, strides, dilations, padding, data_format, activation, None, 1,
-                    ("filter", "bias"))
+                    ("filter", "bias"), device)
 
 
-@_doc(layer_raises=_LAYER_RAISES, layer_attributes=_LAYER_ATTRIBUTES)
+@_doc(layer_raises=_LAYER_RAISES, layer_attributes=_LAYER_ATTRIBUTES, layer_device=_LAYER_DEVICE)
 class PointwiseConv2D(_Layer):
     """Prepacked ``pointwise_conv2d`` (a 1x1 convolution): the filter is packed once.
 
@@ -264,11 +297,12 @@ class PointwiseConv2D(_Layer):
     Parameters
     ----------
     filter : array_like, shape [1, 1, C, O]
-        The weights; float32 or float64, which becomes the layer's dtype.
+        The weights; float32, float64 or bfloat16, which becomes the layer's dtype.
     {data_format_2d}
     bias : array_like, shape [O], optional
         Added to output channel ``o``'s values, before ``activation``. The filter's dtype.
     {activation}
+    {layer_device}
 
     Attributes
     ----------
@@ -299,11 +333,12 @@ class PointwiseConv2D(_Layer):
 
     _op = "pointwise"
 
-    def __init__(self, filter, data_format="NHWC", *, bias=None, activation=None):
-        self._build(filter, None, bias, None, 1, 1, "VALID", data_format, activation, None, 1, ("filter", "bias"))
+    def __init__(self, filter, data_format="NHWC", *, bias=None, activation=None, device="cpu"):
+        self._build(filter, None, bias, None, 1, 1, "VALID", data_format, activation, None, 1, ("filter", "bias"),
+                    device)
 
 
-@_doc(layer_raises=_LAYER_RAISES, layer_attributes=_LAYER_ATTRIBUTES)
+@_doc(layer_raises=_LAYER_RAISES, layer_attributes=_LAYER_ATTRIBUTES, layer_device=_LAYER_DEVICE)
 class SeparableConv2D(_Layer):
     """Prepacked, fused ``separable_conv2d``; with ``groups`` > 1, ``super_separable_conv2d``.
 
@@ -315,8 +350,8 @@ class SeparableConv2D(_Layer):
     Parameters
     ----------
     depthwise_filter : array_like, shape [kh, kw, C, M]
-        The depthwise kernels (see ``depthwise_conv2d``); float32 or float64, which becomes the
-        layer's dtype.
+        The depthwise kernels (see ``depthwise_conv2d``); float32, float64 or bfloat16, which
+        becomes the layer's dtype.
     pointwise_filter : array_like, shape [1, 1, C*M/groups, O]
         The pointwise weights (``[1, 1, C*M, O]`` for ``groups=1``); see
         ``super_separable_conv2d`` for the groups.
@@ -331,6 +366,7 @@ class SeparableConv2D(_Layer):
     {activation}
     groups : int, default 1
         The number of groups of the pointwise step; positive, divides ``C*M`` and ``O``.
+    {layer_device}
 
     Attributes
     ----------
@@ -367,13 +403,14 @@ class SeparableConv2D(_Layer):
     _op = "separable"
 
     def __init__(self, depthwise_filter, pointwise_filter, strides, padding, data_format="NHWC", dilations=None,
-                 *, depthwise_bias=None, depthwise_activation=None, bias=None, activation=None, groups=1):
+                 *, depthwise_bias=None, depthwise_activation=None, bias=None, activation=None, groups=1,
+                 device="cpu"):
         self._build(depthwise_filter, pointwise_filter, depthwise_bias, bias, strides, dilations, padding,
                     data_format, activation, depthwise_activation, _groups(groups),
-                    ("depthwise_filter", "depthwise_bias"))
+                    ("depthwise_filter", "depthwise_bias"), device)
 
 
-@_doc(layer_raises=_LAYER_RAISES, layer_attributes=_LAYER_ATTRIBUTES)
+@_doc(layer_raises=_LAYER_RAISES, layer_attributes=_LAYER_ATTRIBUTES, layer_device=_LAYER_DEVICE)
 class Conv2D(_Layer):
     """Prepacked ``conv2d``: the filters are checked, copied and packed once.
 
@@ -384,7 +421,7 @@ class Conv2D(_Layer):
     Parameters
     ----------
     filters : array_like, shape [kh, kw, C, O]
-        The kernels; float32 or float64, which becomes the layer's dtype.
+        The kernels; float32, float64 or bfloat16, which becomes the layer's dtype.
     {strides_2d}
     {padding_2d}
     {data_format_2d}
@@ -392,6 +429,7 @@ class Conv2D(_Layer):
     bias : array_like, shape [O], optional
         Added to output channel ``o``'s values, before ``activation``. The filters' dtype.
     {activation}
+    {layer_device}
 
     Attributes
     ----------
@@ -423,6 +461,6 @@ class Conv2D(_Layer):
     _op = "conv"
 
     def __init__(self, filters, strides, padding, data_format="NHWC", dilations=None, *, bias=None,
-                 activation=None):
+                 activation=None, device="cpu"):
         self._build(filters, None, bias, None, strides, dilations, padding, data_format, activation, None, 1,
-                    ("filters", "bias"))
+                    ("filters", "bias"), device)

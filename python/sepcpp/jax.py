@@ -100,6 +100,18 @@ def _jax_array(x: Any, name: str) -> Optional["jax.Array"]:
         raise TypeError(f"{name}: expected an array, got {type(x).__name__}: {e}") from None
 
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _float_input(x: "jax.Array") -> "jax.Array":
+    """The input, float32 or float64: the dtypes of the backprop ops (sepcpp's bfloat16 forward ops
+    have no gradients, so sepcpp.jax does not take bfloat16 at all)."""
+    if np.dtype(x.dtype) not in _FLOATS:
+        raise TypeError(f"input: dtype {x.dtype} is not supported by sepcpp.jax, which computes in float32 or "
+                        f"float64 (shape {tuple(x.shape)})")
+    return x
+
+
 def _spec(a: Optional["jax.Array"]) -> Optional["jax.ShapeDtypeStruct"]:
     return None if a is None else jax.ShapeDtypeStruct(a.shape, a.dtype)
 
@@ -260,7 +272,7 @@ def _single_op(name: str, geometry: tuple, activation: str, has_bias: bool, out_
 
 def _single(name: str, input, filter, geometry: tuple, bias, activation) -> "jax.Array":
     forward, _, _, rank = _SINGLE[name]
-    x = _jax_array(input, "input")
+    x = _float_input(_jax_array(input, "input"))
     f = _jax_array(filter, "filter" if name.startswith("depthwise") else "filters")
     b = _jax_array(bias, "bias")
     # sepcpp's own checks, on an empty batch: its errors, and the result's shape.
@@ -315,7 +327,7 @@ def _separable_op(one_d: bool, groups: int, geometry: tuple, activations: tuple,
 
 def _separable(one_d: bool, input, depthwise_filter, pointwise_filter, groups, geometry: tuple, depthwise_bias,
                depthwise_activation, bias, activation) -> "jax.Array":
-    x = _jax_array(input, "input")
+    x = _float_input(_jax_array(input, "input"))
     fd = _jax_array(depthwise_filter, "depthwise_filter")
     fp = _jax_array(pointwise_filter, "pointwise_filter")
     bd = _jax_array(depthwise_bias, "depthwise_bias")

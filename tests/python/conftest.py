@@ -141,7 +141,7 @@ def pytest_terminal_summary(terminalreporter, config):
     if ran is None:
         return
     deps = ", ".join(f"{d} {ran['dependency'].get(d, 0)}" for d in DEPENDENCIES)
-    isas = ", ".join(f"{i} {ran['isa'].get(i, 0)}" for i in ["scalar", "avx2", "avx512"])
+    isas = ", ".join(f"{i} {ran['isa'].get(i, 0)}" for i in ["scalar", "avx2", "avx512", "avx512_bf16", "amx_bf16"])
     terminalreporter.write_sep("-", "sepcpp: tests run per optional dependency and per ISA level")
     terminalreporter.write_line(f"optional dependencies: {deps}")
     terminalreporter.write_line(f"ISA levels (tests parametrized by isa): {isas}; this CPU has "

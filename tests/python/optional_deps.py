@@ -37,6 +37,12 @@ DEPENDENCIES = {
     "dask": "dask.array",
     "distributed": "distributed",
     "jax": "jax",
+    # The inference engines the benchmark compares with (sepcpp.bench.peers).
+    "onnx": "onnx",
+    "onnxruntime": "onnxruntime",
+    "openvino": "openvino",
+    "litert": "ai_edge_litert.interpreter",
+    "ml_dtypes": "ml_dtypes",
 }
 
 
@@ -69,7 +75,7 @@ def missing_dependencies() -> list:
 
 def cpu_isas() -> list:
     """The ISA levels this CPU has, by sepcpp's rules (avx2 needs AVX2 and FMA; avx512 needs
-    AVX-512F besides), from the kernel's /proc/cpuinfo, independently of sepcpp's own detection."""
+    AVX-512F besides; avx512_bf16 needs AVX512_BF16 besides; amx_bf16, AMX-TILE and AMX-BF16), from the kernel's /proc/cpuinfo, independently of sepcpp's own detection."""
     flags = set()
     try:
         with open("/proc/cpuinfo") as f:
@@ -86,4 +92,8 @@ def cpu_isas() -> list:
         isas.append("avx2")
         if "avx512f" in flags:
             isas.append("avx512")
+            if "avx512_bf16" in flags:
+                isas.append("avx512_bf16")
+                if {"amx_tile", "amx_bf16"} <= flags:
+                    isas.append("amx_bf16")
     return isas

@@ -13,7 +13,7 @@ from sepcpp.bench.peers import numpy as numpy_peer
 from sepcpp.bench.peers import sepcpp as sepcpp_peer
 from sepcpp.bench.peers import tensorflow as tf_peer
 from sepcpp.bench.peers import torch as torch_peer
-from optional_deps import required
+from optional_deps import import_optional, required
 from tf_support import import_tensorflow
 
 
@@ -39,6 +39,26 @@ def test_bench_json_smoke(capsys, restore_threads):
     assert sepcpp.get_num_threads() >= 1
 
 
+def test_bench_rounds(capsys, restore_threads):
+    """--rounds: sepcpp and the peers take turns; each time is the median of the rounds' medians."""
+    import statistics
+
+    rc = bench.main(["--layers", "mnv1_7x1024_s1", "--peers", "numpy", "--threads", "1", "--rounds", "3",
+                     "--repeat", "2", "--budget", "0.02", "--peak-gflops", "100", "--bandwidth-gbs", "10", "--json",
+                     "--no-progress"])
+    assert rc == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["settings"]["rounds"] == 3
+    (row,) = doc["results"]
+    for cell in (row["sepcpp"], row["peers"]["numpy"]):
+        assert len(cell["round_ms"]) == 3 and 3 <= cell["runs"] <= 6
+        assert cell["ms"] == pytest.approx(statistics.median(cell["round_ms"]))
+        assert cell["min_ms"] <= min(cell["round_ms"])
+    assert row["peers"]["numpy"]["status"] == "ok"
+    assert row["ratio"] == pytest.approx(row["peers"]["numpy"]["ms"] / row["sepcpp"]["ms"])
+    assert any("3 interleaved rounds" in n for n in doc["notes"])
+
+
 def test_bench_same_padding_and_numpy_peer():
     """The NumPy peer (and the SAME-padding arithmetic it shares with the torch peer) agree with
     sepcpp on a strided and a dilated layer."""
@@ -53,7 +73,8 @@ def test_bench_same_padding_and_numpy_peer():
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("argv", [["--layers", "no_such_layer"], ["--threads", "0"], ["--peers", "mxnet"]])
+@pytest.mark.parametrize("argv", [["--layers", "no_such_layer"], ["--threads", "0"], ["--peers", "mxnet"],
+                                  ["--rounds", "0"]])
 def test_bench_bad_options(argv, capsys):
     assert bench.main(argv + ["--no-progress"]) == 2
     assert capsys.readouterr().err
@@ -267,3 +288,111 @@ def test_bench_backward_rows(capsys, restore_threads, tmp_path):
 def test_bench_backward_bad_options(argv, capsys):
     assert bench.main(["--backward"] + argv + ["--no-progress"]) == 2
     assert capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------
+# The inference engines (ONNX Runtime, OpenVINO, LiteRT): each peer against a NumPy reference, and
+# their rows in the table. About 20 s together (LiteRT converts a model per layer through TF).
+
+# Engine -> the optional dependencies it needs (TensorFlow: LiteRT's models come from its converter).
+ENGINES = {"onnxruntime": ("onnx", "onnxruntime"), "openvino": ("onnx", "openvino"),
+           "litert": ("litert", "tensorflow")}
+ENGINE_LAYERS = [("s2_m2", (1, 9, 8, 3), (3, 3), 2, 1, 2, 5), ("d2", (2, 1, 11, 4), (1, 3), 1, 2, 1, 3),
+                 ("k5_asym", (1, 6, 7, 16), (5, 4), 1, 1, 1, 8)]
+
+
+def _require_engine(engine):
+    for dep in ENGINES[engine]:
+        if dep == "tensorflow":
+            import_tensorflow()
+        else:
+            import_optional(dep)
+
+
+@pytest.mark.parametrize("engine", [pytest.param(e, marks=pytest.mark.uses(*deps)) for e, deps in ENGINES.items()])
+def test_engine_peer_agrees_with_numpy(engine):
+    """Each engine's session (made per thread count, as the benchmark times it) computes the suite's
+    separable layer (stride 2 with multiplier 2, dilation 2 on a 1-D input, an asymmetric 5x4 kernel)
+    and, for ONNX Runtime and OpenVINO, the SliceNet rows (causal, grouped pointwise), in sepcpp's
+    layout."""
+    import numpy as np
+
+    from sepcpp.bench import peers
+
+    _require_engine(engine)
+    peer = peers.make(engine)
+    assert peer.threads_at_setup
+    cases = [(layer, None) for layer in map(layers.Layer.from_entry, ENGINE_LAYERS)]
+    cases += [(row, row) for row in layers.slicenet_rows(channels=[12], windows=[1, 5], groups=[1, 2, 3], batch=2,
+                                                         length=9)]
+    for case, sn in cases:
+        x, dw, pw = case.data()
+        if sn is None:
+            want = numpy_peer.numpy_separable(x.astype(np.float64), dw, pw, case.stride, case.dilation, case.pads)
+        elif engine == "litert":  # no SliceNet form: the benchmark shows n/a
+            with pytest.raises(peers.NA):
+                peer.setup(case, x, dw, pw, 1)
+            continue
+        else:
+            want = _causal_super_separable(x, dw, pw, case.groups)
+        for threads in (1, 2):
+            p = peer.setup(case, x, dw, pw, threads)
+            got = p.to_ref(p.call())
+            assert got.shape == want.shape, (engine, case.name)
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, err_msg=f"{engine} {case.name} {threads}t")
+            assert np.array_equal(p.to_ref(p.call()), got)  # a second call: same answer
+    assert peer.unavailable is None and peer.notes([1, 2])
+
+
+@pytest.mark.uses("onnx", "onnxruntime", "openvino", "litert", "tensorflow")
+def test_bench_engine_rows(tmp_path, capsys, restore_threads):
+    """The engines through the whole command: checked against sepcpp, at the row's thread count (so
+    in the 1-thread ratios too), named in the table."""
+    for engine in ENGINES:
+        _require_engine(engine)
+    suite = tmp_path / "suite.py"
+    suite.write_text("SUITE = [('tiny_s1', (1, 10, 10, 16), (3, 3), 1, 1, 1, 24),\n"
+                     "         ('tiny_s2', (1, 9, 9, 8), (3, 3), 2, 1, 2, 8)]\n")
+    engines = list(ENGINES)
+    argv = ["--suite", str(suite), "--peers", ",".join(engines), "--threads", "1,2", "--repeat", "2", "--budget",
+            "0.02", "--peak-gflops", "100", "--bandwidth-gbs", "10", "--no-progress"]
+    assert bench.main(argv + ["--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [(r["layer"], r["threads"]) for r in doc["results"]] == [(n, t) for n in ("tiny_s1", "tiny_s2")
+                                                                    for t in (1, 2)]
+    for r in doc["results"]:
+        for engine in engines:
+            cell = r["peers"][engine]
+            assert cell["status"] == "ok" and cell["rel_diff"] < 1e-3, (r["layer"], engine, cell)
+            assert cell["threads"] == r["threads"] and cell["ms"] > 0
+        assert r["best_peer"] in engines and r["ratio"] > 0
+        assert (r["best_engine"], r["engine_ratio"]) == (r["best_peer"], r["ratio"])  # only engines here
+    for n in ("1", "2"):
+        e = doc["summary"]["per_threads"][n]["engines"]
+        assert e["layers"] == 2 and e["geomean_ratio"] > 0 and e["worst"]["best_engine"] in engines
+    assert doc["machine"]["onnxruntime"] and doc["machine"]["openvino"] and doc["machine"]["ai_edge_litert"]
+    # The table of these rows (the CLI prints the same without --json).
+    text = report.format_table(doc["results"], engines, doc["summary"], doc["limits"], doc["notes"])
+    lines = text.splitlines()
+    assert lines[0].split()[-4:-1] == engines  # ... onnxruntime openvino litert best/sep
+    for line in lines[2:6]:
+        cells = line.split()
+        assert cells[0] in ("tiny_s1", "tiny_s2")
+        assert all(float(v) > 0 for v in cells[-5:-2]), line  # a time in every engine's column, no "*"
+    assert text.count("fastest-engine/sep over 2 layers") == 2
+    assert "spinning off" in text and "INFERENCE_NUM_THREADS" in text and "XNNPACK" in text
+
+
+@pytest.mark.uses("ml_dtypes")
+def test_bench_bfloat16_smoke(capsys, restore_threads):
+    import_optional("ml_dtypes")
+    rc = bench.main(["--bfloat16", "--layers", "mnv1_7x1024_s1,mult2_28x64", "--repeat", "3", "--threads", "1",
+                     "--no-peers", "--no-progress"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    lines = out.splitlines()
+    assert lines[0].startswith("bfloat16: sepcpp isa ")
+    assert [ln.split()[0] for ln in lines[2:4]] == ["mnv1_7x1024_s1", "mult2_28x64"]
+    assert "geometric mean f32/bf16" in lines[-1]
+    assert bench.main(["--bfloat16", "--json", "--no-progress"]) == 2
+    assert bench.main(["--bfloat16", "--layers", "no_such_layer", "--no-progress"]) == 2

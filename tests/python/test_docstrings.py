@@ -36,22 +36,44 @@ def _is_record(obj) -> bool:
     return inspect.isclass(obj) and issubclass(obj, tuple) and hasattr(obj, "_fields")
 
 
-def _public_objects():
-    """(name, object) for the package, every name in sepcpp.__all__ and its classes' methods
-    (``__call__`` and public ones, written in sepcpp: e.g. the layers' ``output_shape``)."""
-    objs = [("sepcpp", sepcpp)]
-    for name in sepcpp.__all__:
-        obj = getattr(sepcpp, name)
-        objs.append((name, obj))
+def _objects(prefix, module, names):
+    """(name, object) for each public name of ``module`` and its classes' methods (``__call__`` and
+    public ones, written in sepcpp: e.g. the layers' ``output_shape``)."""
+    objs = []
+    for name in names:
+        obj = getattr(module, name)
+        objs.append((prefix + name, obj))
         if inspect.isclass(obj):
             for method, f in sorted(inspect.getmembers(obj, inspect.isfunction)):
                 if (method == "__call__" or not method.startswith("_")) and f.__module__.startswith("sepcpp"):
-                    objs.append((f"{name}.{method}", f))
+                    objs.append((f"{prefix}{name}.{method}", f))
     return objs
+
+
+def _public_objects():
+    """The package, every name in sepcpp.__all__ and its classes' methods."""
+    return [("sepcpp", sepcpp)] + _objects("", sepcpp, sepcpp.__all__)
+
+
+def _torch_objects():
+    """sepcpp.torch and its public objects, where PyTorch is installed (test_sepcpp_torch_is_covered
+    requires it under SEPCPP_REQUIRE_ALL)."""
+    try:
+        import sepcpp.torch as st
+    except ImportError:
+        return []
+    return [("sepcpp.torch", st)] + _objects("sepcpp.torch.", st, st.__all__)
 
 
 PUBLIC = _public_objects()
 CALLABLES = [(n, o) for n, o in PUBLIC if callable(o)]
+TORCH = _torch_objects()
+
+
+def _params(objs):
+    """pytest parameters, those of sepcpp.torch marked as using torch."""
+    return [pytest.param(n, o, id=n, marks=[pytest.mark.uses("torch")] if n.startswith("sepcpp.torch") else [])
+            for n, o in objs]
 
 
 def _sections(doc: str) -> dict:
@@ -88,7 +110,7 @@ def test_the_public_objects_are_all_found():
         assert expected in names
 
 
-@pytest.mark.parametrize("name,obj", PUBLIC, ids=[n for n, _ in PUBLIC])
+@pytest.mark.parametrize("name,obj", _params(PUBLIC + TORCH))
 def test_examples_run_and_print_what_they_show(name, obj):
     tests = doctest.DocTestFinder(recurse=False).find(obj, name, globs={})
     examples = sum(len(t.examples) for t in tests)
@@ -106,7 +128,7 @@ def test_examples_run_and_print_what_they_show(name, obj):
     assert runner.failures == 0, failed + report.getvalue()
 
 
-@pytest.mark.parametrize("name,obj", CALLABLES, ids=[n for n, _ in CALLABLES])
+@pytest.mark.parametrize("name,obj", _params(CALLABLES + [(n, o) for n, o in TORCH if callable(o)]))
 def test_numpydoc_sections_cover_the_signature(name, obj):
     doc = obj.__doc__
     assert doc, f"{name}: no docstring"
@@ -148,6 +170,23 @@ def test_numpydoc_sections_cover_the_signature(name, obj):
     else:
         assert "Returns" not in sections, f"{name}: a Returns section, but it returns None"
     assert "Examples" in sections and any(">>>" in s for s in sections["Examples"]), f"{name}: no Examples"
+
+
+@pytest.mark.uses("torch")
+def test_sepcpp_torch_is_covered():
+    # The lists above hold sepcpp.torch's objects whenever PyTorch is installed (required under
+    # SEPCPP_REQUIRE_ALL=1, so CI cannot drop them silently).
+    from optional_deps import import_optional
+
+    import_optional("torch")
+    import sepcpp.torch as st
+
+    names = [n for n, _ in TORCH]
+    assert len(TORCH) > len(st.__all__) >= 12
+    for expected in ("sepcpp.torch", "sepcpp.torch.separable_conv2d", "sepcpp.torch.conv1d",
+                     "sepcpp.torch.SeparableConv2d.forward", "sepcpp.torch.DepthwiseConv2d.extra_repr",
+                     "sepcpp.torch.SuperSeparableConv1d.reset_parameters"):
+        assert expected in names
 
 
 def test_the_ops_document_layouts_and_padding_forms():

@@ -23,7 +23,7 @@ _spec.loader.exec_module(table)
 ARGUMENT = re.compile(
     r"\b(input|filters?|depthwise_filter|pointwise_filter|bias|depthwise_bias|strides?|dilations|padding|"
     r"data_format|activation|depthwise_activation|groups|out|n|SEPCPP_ISA|ISA|out_backprop|input_sizes|"
-    r"filter_sizes)\b")
+    r"filter_sizes|weight|depthwise_weight|pointwise_weight|dilation|kernel_size|stream|device)\b")
 VALUE = re.compile(r"\d|'[^']*'|\b(True|False|None)\b")
 SIZE = re.compile(r"\d+(\.\d*)?\s*([KMGTPE]i?B|bytes)|shape \(")
 
@@ -56,7 +56,7 @@ def test_error_row_follows_the_rules(section, what, call):
     else:
         assert kind in ("ValueError", "TypeError"), f"{what}: {kind}: {message}"
     assert ARGUMENT.search(message), f"{what}: the message names no argument: {message!r}"
-    if section in ("Ranks", "Shapes", "Groups", "Geometry", "Options", "Layers", "ISA", "Backprop"):
+    if section in ("Ranks", "Shapes", "Groups", "Geometry", "Options", "Layers", "ISA", "Backprop", "PyTorch"):
         assert VALUE.search(message), f"{what}: the message names no value: {message!r}"
 
 

@@ -261,3 +261,28 @@ def test_threadpoolctl_sees_and_limits_the_pool(rng):
         assert sepcpp.get_num_threads() == 2
     finally:
         sepcpp.set_num_threads(0)
+
+
+@pytest.mark.usefixtures("restore_threads")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("groups", [1, 2])
+def test_bitwise_identical_small_image_column_blocks(groups, dtype, rng, isa):
+    """A small image with many output channels: the fused separable path computes the depthwise
+    result once and splits the pointwise columns into blocks (more blocks with more threads)."""
+    x = rng.standard_normal((1, 7, 9, 24)).astype(dtype)
+    dw = rng.standard_normal((3, 3, 24, 2)).astype(dtype)
+    pw = rng.standard_normal((1, 1, 48 // groups, 514)).astype(dtype)
+    db = rng.standard_normal(48).astype(dtype)
+    b = rng.standard_normal(514).astype(dtype)
+    kw = dict(depthwise_bias=db, depthwise_activation="relu6", bias=b, activation="relu")
+
+    def call():
+        return sepcpp.super_separable_conv2d(x, dw, pw, groups, 1, "SAME", **kw)
+
+    sepcpp.set_num_threads(1)
+    first = call()
+    want = ref.super_separable_conv2d(x, dw, pw, groups, 1, "SAME", **kw)
+    assert_close(first, want, dtype, 48 // groups, what="super_separable_conv2d")
+    for n in (2, 3, 4, 8):
+        sepcpp.set_num_threads(n)
+        assert call().tobytes() == first.tobytes(), f"{n} threads differ from 1 thread"

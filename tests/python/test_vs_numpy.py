@@ -485,12 +485,14 @@ def test_separable1d_matches_separable2d(data_format, rng):
 def test_info():
     info = sepcpp.info()
     for key, typ in [("version", str), ("isa_compiled", list), ("isa_available", list),
-                     ("isa", str), ("openmp", bool), ("num_threads", int), ("cuda", bool)]:
+                     ("isa", str), ("openmp", bool), ("num_threads", int), ("cuda", dict)]:
         assert key in info, key
         assert isinstance(info[key], typ), (key, info[key])
     assert info["isa"] in info["isa_available"]
     assert set(info["isa_available"]) <= set(info["isa_compiled"])
     assert info["num_threads"] == sepcpp.get_num_threads() >= 1
+    assert isinstance(info["cuda"]["compiled"], bool) and isinstance(info["cuda"]["devices"], int)
+    assert info["cuda"]["compiled"] or info["cuda"]["devices"] == 0
     if hasattr(sepcpp, "__version__"):
         assert info["version"] == sepcpp.__version__
 

@@ -9,6 +9,9 @@
 // Tensors may have any element strides (negative and zero included for inputs); non-contiguous
 // inputs are read row by row (each thread gathering only the input it is working on, never a
 // whole copy), the caller's memory is never written except the output.
+// T is float, double or bfloat16 (sepcpp/bfloat16.hpp: stored in 16 bits, computed in float32 and
+// rounded once per result; a separable op rounds its depthwise result to bfloat16 before the
+// pointwise step, as TensorFlow's two bfloat16 ops do).
 // All functions throw std::invalid_argument (bad shapes or parameters, with a message naming the
 // argument and the shapes) or std::bad_alloc; they never read or write out of bounds.
 // They are safe to call from many threads at once.
@@ -18,6 +21,7 @@
 #include <memory>
 #include <string>
 
+#include "sepcpp/bfloat16.hpp"
 #include "sepcpp/geometry.hpp"
 
 namespace sepcpp {
@@ -108,7 +112,7 @@ class ConvLayer {
 void set_num_threads(int n);
 int get_num_threads();
 
-// Kernel level: "scalar", "avx2", "avx512". Chosen once from the CPU (or SEPCPP_ISA).
+// Kernel level: "scalar", "avx2", "avx512", "avx512_bf16". Chosen once from the CPU (or SEPCPP_ISA).
 const char* isa_in_use();
 // Comma-separated list of the levels compiled in and usable on this CPU.
 std::string isas_available();

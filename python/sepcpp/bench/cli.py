@@ -43,11 +43,18 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     suite_peers, slicenet_peers = peer_impls.SUITE_PEERS, peer_impls.SLICENET_PEERS
     p = argparse.ArgumentParser(
         prog=prog,
-        description="Times sepcpp's separable convolution on a layer suite against NumPy, TensorFlow "
-                    "and PyTorch (those importable), in this process, on the same data.")
+        description="Times sepcpp's separable convolution on a layer suite against NumPy, TensorFlow, "
+                    "PyTorch, ONNX Runtime, OpenVINO and LiteRT (those importable), in this process, on "
+                    "the same data.")
     p.add_argument("--layers",
                    help="comma-separated layer names (default: the whole suite); 'list' lists them")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="cpu (this table) or cuda: the GPU benchmark against cuDNN, with options of its own "
+                        "(--device cuda --help)")
     p.add_argument("--repeat", type=int, default=11, help="timed calls per measurement (median; default 11)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="take turns this many times per row, sepcpp and the peers interleaved, and report "
+                        "the median of the rounds' medians (default 1; more on a busy machine)")
     p.add_argument("--threads",
                    help="thread counts, e.g. '1,all' (default; with --slicenet: 'all') or '1,2,4'")
     p.add_argument("--no-peers", action="store_true", help="time sepcpp only")
@@ -81,7 +88,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         f"{SLICENET_BATCH}, length {SLICENET_LENGTH}, channels {'/'.join(map(str, SLICENET_CHANNELS))}, "
         f"windows {'/'.join(map(str, SLICENET_WINDOWS))}, "
         f"groups {'/'.join(map(str, SLICENET_GROUPS))} (where "
-        "g divides C), CAUSAL padding, against TensorFlow and PyTorch; the other options narrow them")
+        "g divides C), CAUSAL padding, against TensorFlow, PyTorch, ONNX Runtime and OpenVINO; the other "
+        "options narrow them")
     sn.add_argument("--slicenet", action="store_true", help="time the SliceNet rows")
     sn.add_argument("--channels", help="comma-separated channel counts (default: all)")
     sn.add_argument("--windows", help="comma-separated window sizes (default: all)")
@@ -103,6 +111,11 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     dk.add_argument("--dask-channels", type=int, default=16, help="channels in and out (default 16)")
     dk.add_argument("--dask-chunks", help="chunk heights/widths (default 512,1024,2048)")
     dk.add_argument("--no-distributed", action="store_true", help="threaded scheduler rows only")
+    bf = p.add_argument_group(
+        "bfloat16", "--bfloat16 times the suite's layers (--layers, --threads, --repeat rounds) in bfloat16 "
+        "(ml_dtypes.bfloat16) against sepcpp in float32 and PyTorch's bfloat16 (channels_last), calls "
+        "interleaved")
+    bf.add_argument("--bfloat16", action="store_true", help="time bfloat16 layers (needs ml_dtypes)")
     prog_g = p.add_mutually_exclusive_group()
     prog_g.add_argument("--progress", dest="progress", action="store_true", default=None,
                         help="show a progress bar on stderr (default: when stderr is a terminal)")
@@ -124,14 +137,42 @@ def _check_matplotlib() -> bool:
     return True
 
 
+def _device(argv: List[str]):
+    """``--device cpu|cuda`` (read before the other options, which are the CPU benchmark's) and the
+    other arguments."""
+    rest, device, i = [], "cpu", 0
+    while i < len(argv):
+        if argv[i] == "--device" and i + 1 < len(argv):
+            device, i = argv[i + 1], i + 2
+            continue
+        if argv[i].startswith("--device="):
+            device = argv[i].split("=", 1)[1]
+        else:
+            rest.append(argv[i])
+        i += 1
+    return device, rest
+
+
 def main(argv: Optional[List[str]] = None, prog: str = PROG) -> int:
-    args = build_parser(prog).parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    device, rest = _device(argv)
+    if device == "cuda":  # the GPU benchmark against cuDNN, with options of its own (--device cuda --help)
+        from . import cuda
+
+        return cuda.main(rest, prog=f"{prog} --device cuda")
+    if device != "cpu":
+        return _fail(f"--device: expected cpu or cuda, got {device!r}")
+    args = build_parser(prog).parse_args(rest)
     if args.dask:
         return _main_dask(args)
     if args.backward:
         return _main_backward(args)
     if args.repeat < 1:
         return _fail("--repeat: must be >= 1")
+    if args.rounds < 1:
+        return _fail("--rounds: must be >= 1")
+    if args.bfloat16:
+        return _main_bfloat16(args)
     known = peer_impls.SLICENET_PEERS if args.slicenet else peer_impls.SUITE_PEERS
     if args.under_load and not args.peers:
         args.peers = ",".join(peer_impls.UNDER_LOAD_PEERS)
@@ -168,6 +209,34 @@ def main(argv: Optional[List[str]] = None, prog: str = PROG) -> int:
     return _main_suite(args, peers, api, progress)
 
 
+def _main_bfloat16(args) -> int:
+    if args.slicenet or args.under_load or args.call_overhead or args.plot or args.json:
+        return _fail("--bfloat16: not with --slicenet, --under-load, --call-overhead, --plot or --json")
+    try:
+        import ml_dtypes  # noqa: F401, PLC0415
+    except ImportError:
+        return _fail("--bfloat16: needs ml_dtypes (pip install ml_dtypes)")
+    from .. import _core  # noqa: PLC0415
+    from .bfloat16 import format_bfloat16, run_bfloat16, summarize_bfloat16  # noqa: PLC0415
+
+    try:
+        layers = select_layers(load_suite(args.suite), args.layers)
+        thread_counts = parse_threads(args.threads or "1,all", all_threads())
+    except ValueError as e:
+        return _fail(str(e))
+    if layers is None:
+        return 2  # (select_layers said why)
+    with_torch = not args.no_peers
+    if with_torch:
+        try:
+            import torch  # noqa: F401, PLC0415
+        except ImportError:
+            with_torch = False
+    rows = run_bfloat16(layers, thread_counts, args.repeat, with_torch, args.seed)
+    print(format_bfloat16(rows, summarize_bfloat16(rows), _core.isa_in_use(), args.repeat))
+    return 0
+
+
 def _main_suite(args, peers: List[str], api: str, progress: bool) -> int:
     from .runner import summarize
     from .suite import run_layers
@@ -185,12 +254,13 @@ def _main_suite(args, peers: List[str], api: str, progress: bool) -> int:
         thread_counts = parse_threads(args.threads or "1,all", all_threads())
     except ValueError as e:
         return _fail(str(e))
-    settings = {"threads": thread_counts, "repeat": args.repeat, "budget_s": args.budget, "peers": peers,
+    settings = {"threads": thread_counts, "repeat": args.repeat, "rounds": args.rounds,
+                "budget_s": args.budget, "peers": peers,
                 "sepcpp_api": api, "seed": args.seed, "tolerance": TOLERANCE, "padding": "SAME",
                 "dtype": "float32", "layout": "NHWC"}
     def run(limits):
         return run_layers(layers, thread_counts, peers, args.repeat, args.budget, api, limits, progress,
-                          args.seed)
+                          args.seed, args.rounds)
 
     def fmt(rows, summary, limits, notes):
         return format_table(rows, peers, summary, limits, notes)
@@ -213,14 +283,15 @@ def _main_slicenet(args, peers: List[str], api: str, progress: bool) -> int:
         return _fail(str(e))
     if not rows:
         return _fail("--slicenet: no rows (no group count divides a channel count)")
-    settings = {"mode": "slicenet", "threads": thread_counts, "repeat": args.repeat, "budget_s": args.budget,
+    settings = {"mode": "slicenet", "threads": thread_counts, "repeat": args.repeat, "rounds": args.rounds,
+                "budget_s": args.budget,
                 "peers": peers, "sepcpp_api": api, "seed": args.seed, "tolerance": TOLERANCE,
                 "padding": "CAUSAL", "dtype": "float32", "layout": "NWC", "batch": args.batch,
                 "length": args.length, "channels": sorted({r.channels for r in rows}),
                 "windows": sorted({r.window for r in rows}), "groups": sorted({r.groups for r in rows})}
     def run(limits):
         return run_slicenet(rows, thread_counts, peers, args.repeat, args.budget, api, limits, progress,
-                            args.seed)
+                            args.seed, args.rounds)
 
     def fmt(results, summary, limits, notes):
         return format_slicenet(results, peers, summary, limits, notes)
@@ -248,8 +319,9 @@ def _timed_run(args, api: str, settings: Dict[str, Any], thread_counts: List[int
         info["load_average_after"] = list(os.getloadavg())
     except OSError:
         pass
+    rounds = (f"; {args.rounds} interleaved rounds (median of their medians)" if args.rounds > 1 else "")
     notes.append(f"sepcpp API: {api}; all threads = {all_threads()}; repeat {args.repeat} (median, fewer for "
-                 f"slow calls); {elapsed:.0f} s; load average before/after: "
+                 f"slow calls){rounds}; {elapsed:.0f} s; load average before/after: "
                  + " / ".join(" ".join(f"{v:.2f}" for v in info[k])
                               for k in ("load_average", "load_average_after") if info.get(k)))
     if load is not None and load[0] > 0.5:

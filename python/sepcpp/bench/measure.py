@@ -225,4 +225,8 @@ def machine_info() -> Dict[str, Any]:
         "numpy": np.__version__,
         "tensorflow": version("tensorflow", "tensorflow-cpu", "tensorflow_cpu", "tf-nightly"),
         "torch": version("torch"),
+        "onnx": version("onnx"),
+        "onnxruntime": version("onnxruntime"),
+        "openvino": version("openvino"),
+        "ai_edge_litert": version("ai-edge-litert"),
     }

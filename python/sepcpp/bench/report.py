@@ -72,6 +72,19 @@ BEST_SEP = ("best/sep: time of the fastest correct peer with the same threads / 
             "(> 1: sepcpp is faster)")
 
 
+def _engine_lines(summary: Dict[str, Any], what: str) -> List[str]:
+    """The fastest inference engine (ONNX Runtime, OpenVINO, LiteRT) over sepcpp, per thread count."""
+    lines = []
+    for n, v in summary["per_threads"].items():
+        e = v.get("engines")
+        if not e or e["geomean_ratio"] is None:
+            continue
+        w = e["worst"]
+        lines.append(f"{n} thread(s): geometric mean of fastest-engine/sep over {e['layers']} {what}: "
+                     f"{e['geomean_ratio']:.2f}; worst {w['ratio']:.2f} ({w['layer']} vs {w['best_engine']})")
+    return lines
+
+
 def _footer(summary: Dict[str, Any], limits: Dict[str, Any], notes: List[str],
             bandwidth_hint: bool) -> List[str]:
     """Mismatches, the machine's limits and the notes."""
@@ -99,14 +112,15 @@ def format_table(rows: List[Dict[str, Any]], peers: List[str], summary: Dict[str
     sep_cols = _sepcpp_columns(rows, roofline=True)
     cols: List[Column] = [("layer", 18, "<"), ("thr", 3, ">"), *sep_cols]
     cols += [(p, max(9, len(p)), ">") for p in peers]
+    name_width = max([10, *map(len, peers)])
     if peers:
-        cols.append(("best/sep", 16, "<"))
+        cols.append(("best/sep", 6 + name_width, "<"))
     lines = _header(cols)
     for r in rows:
         cells = [r["layer"], str(r["threads"]), *_sepcpp_cells(r["sepcpp"], sep_cols)]
         cells += [peer_cell(r["peers"][p], r["threads"]) for p in peers]
         if peers:
-            cells.append(_ratio_cell(r, 10))
+            cells.append(_ratio_cell(r, name_width))
         lines.append(_line(cells, cols))
     lines += ["", BEST_SEP]
     if peers:
@@ -116,6 +130,7 @@ def format_table(rows: List[Dict[str, Any]], peers: List[str], summary: Dict[str
                          + ("-" if g is None else f"{g:.2f}"))
             below = ", ".join(f"{b['layer']} ({b['ratio']:.2f} vs {b['best_peer']})" for b in v["below"])
             lines.append(f"  layers below {summary['slow_ratio']}: {below or 'none'}")
+        lines += _engine_lines(summary, "layers")
     return "\n".join(lines + _footer(summary, limits, notes, bandwidth_hint=True))
 
 
@@ -126,9 +141,9 @@ def format_slicenet(rows: List[Dict[str, Any]], peers: List[str], summary: Dict[
 
     sep_cols = _sepcpp_columns(rows, roofline=False)
     cols: List[Column] = [("C", 5, ">"), ("k", 3, ">"), ("g", 2, ">"), ("thr", 3, ">"), *sep_cols]
-    cols += [(p, 9, ">") for p in peers]
+    cols += [(p, max(9, len(p)), ">") for p in peers]
     if peers:
-        cols.append(("best/sep", 12, "<"))
+        cols.append(("best/sep", 6 + max([6, *map(len, peers)]), "<"))
     cols.append(("vs g=1", 12, "<"))
     lines = _header(cols)
     prev = None
@@ -158,6 +173,7 @@ def format_slicenet(rows: List[Dict[str, Any]], peers: List[str], summary: Dict[
             lines.append(f"{n} thread(s): geometric mean of best/sep over {v['layers']} rows: "
                          + ("-" if g is None else f"{g:.2f}")
                          + f"; {len(v['below'])} row(s) below {summary['slow_ratio']}")
+        lines += _engine_lines(summary, "rows")
     chk = summary["g2_speedup"]
     if chk["rows"]:
         several = len({b["threads"] for b in chk["rows"]}) > 1

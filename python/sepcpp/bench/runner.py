@@ -4,12 +4,14 @@ result; then the fastest correct peer with the same threads and its ratio to sep
 
 A result row is the case's ``describe()`` fields, then ``threads``, ``flops``, ``bytes``, ``sepcpp``
 (time, GFLOP/s, % of the FMA peak and of the roofline), ``peers`` (per peer: status, time, agreement,
-threads) and ``best_peer`` / ``ratio``.
+threads) and ``best_peer`` / ``ratio``; where inference engines ran, also ``best_engine`` /
+``engine_ratio`` (the fastest of them alone).
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -79,60 +81,96 @@ def na_cell(e: NA) -> Dict[str, Any]:
     return {"status": "unavailable" if str(e) == NOT_IMPORTABLE else "n/a", "reason": str(e)}
 
 
+def combine_rounds(ts: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """One timing from the rounds' timings: the median of their medians, the fastest call of all."""
+    return {"median_s": statistics.median(t["median_s"] for t in ts), "min_s": min(t["min_s"] for t in ts),
+            "runs": sum(t["runs"] for t in ts)}
+
+
 def run_cases(cases: Sequence[Any], thread_counts: List[int], impls: Sequence[Peer], repeat: int,
-              budget_s: float, limits: Dict[str, Any], progress: bool = False,
-              seed: int = 0) -> Tuple[List[Dict[str, Any]], List[str]]:
+              budget_s: float, limits: Dict[str, Any], progress: bool = False, seed: int = 0,
+              rounds: int = 1) -> Tuple[List[Dict[str, Any]], List[str]]:
     """Times every case at every thread count with every implementation (``impls[0]`` is sepcpp,
-    whose result the others are checked against); returns (rows, notes)."""
-    subject, peers = impls[0], list(impls[1:])
-    bar = Progress(len(cases) * len(thread_counts) * len(impls), progress)
+    whose result the others are checked against); returns (rows, notes).
+
+    With ``rounds`` > 1 the implementations take turns `rounds` times per row (sepcpp, each peer,
+    sepcpp again, ...) and each one's time is the median of its rounds' medians, so that a burst of
+    load from other processes falls on all of them rather than on one; the cells then also hold
+    ``round_ms``, the medians of the rounds."""
+    peers = list(impls[1:])
+    engines = [p.name for p in peers if p.engine]
+    bar = Progress(len(cases) * len(thread_counts) * len(impls) * rounds, progress)
     rows: List[Dict[str, Any]] = []
     try:
         for case in cases:
             setups = Setups(impls, case, seed)
-            too_slow: Dict[str, str] = {}  # peers whose first call was over their limit: not timed again
+            too_slow: Dict[str, str] = {}  # peers whose first call was over their limit: not run again
             for nthreads in thread_counts:
-                row: Dict[str, Any] = {**case.describe(), "threads": nthreads, "flops": case.flops,
-                                       "bytes": case.bytes}
-                ref = None
-                peer_res: Dict[str, Dict[str, Any]] = {}
-                for impl in impls:
-                    bar.step(f"{case.name} {nthreads}t {impl.name}")
-                    p = setups.get(impl, nthreads)
-                    if isinstance(p, NA):
-                        if impl is subject:
-                            raise RuntimeError(f"sepcpp cannot run {case.name}: {p}")
-                        peer_res[impl.name] = na_cell(p)
-                        bar.advance()
-                        continue
-                    if impl.name in too_slow:
-                        peer_res[impl.name] = {"status": "skipped", "reason": too_slow[impl.name]}
-                        bar.advance()
-                        continue
-                    with impl.threads(nthreads):
-                        result, t = measure(p.call, repeat, budget_s, impl.skip_over_s)
-                    time.sleep(0.01)  # let the previous library's spinning workers go idle
-                    bar.advance()
-                    if impl is subject:
-                        ref = np.asarray(p.to_ref(result))
-                        stats = sepcpp_stats(t, case.flops, case.bytes, limits, nthreads)
-                        row["sepcpp"] = {**stats, **p.info}
-                        continue
-                    if t is None:
-                        too_slow[impl.name] = f"one call takes > {impl.skip_over_s:g} s"
-                        peer_res[impl.name] = {"status": "skipped", "reason": too_slow[impl.name]}
-                        continue
-                    got = np.asarray(p.to_ref(result))
-                    stats = peer_stats(ref, got, t, impl.fixed_threads() or nthreads)
-                    peer_res[impl.name] = {**stats, **p.info}
-                row["peers"] = peer_res
-                row["best_peer"], row["ratio"] = best_peer(peer_res, row["sepcpp"]["ms"], nthreads)
+                row = _time_row(case, nthreads, impls, setups, too_slow, repeat, budget_s, limits, rounds,
+                                bar)
+                row["best_peer"], row["ratio"] = best_peer(row["peers"], row["sepcpp"]["ms"], nthreads)
+                if engines:
+                    row["best_engine"], row["engine_ratio"] = best_peer(
+                        {e: row["peers"][e] for e in engines}, row["sepcpp"]["ms"], nthreads)
                 rows.append(row)
     finally:
         bar.close()
         for impl in impls:
             impl.restore()
     return rows, run_notes(peers, thread_counts)
+
+
+def _time_row(case, nthreads: int, impls: Sequence[Peer], setups: Setups, too_slow: Dict[str, str],
+              repeat: int, budget_s: float, limits: Dict[str, Any], rounds: int,
+              bar: Progress) -> Dict[str, Any]:
+    """One result row: every implementation timed on `case` with `nthreads` threads, in `rounds`
+    turns, each peer's first result checked against sepcpp's."""
+    subject = impls[0]
+    first: Dict[str, Any] = {}  # implementation -> (Prepared, the result of its first call)
+    times: Dict[str, List[Dict[str, Any]]] = {}
+    cells: Dict[str, Dict[str, Any]] = {}  # the peers that do not run here: their cells
+    for rnd in range(rounds):
+        for impl in impls:
+            bar.step(f"{case.name} {nthreads}t {impl.name}" + (f" {rnd + 1}/{rounds}" if rounds > 1 else ""))
+            name = impl.name
+            p = None if name in cells else setups.get(impl, nthreads)
+            if isinstance(p, NA):
+                if impl is subject:
+                    raise RuntimeError(f"sepcpp cannot run {case.name}: {p}")
+                cells[name] = na_cell(p)
+            elif p is not None and name in too_slow and name not in times:
+                cells[name] = {"status": "skipped", "reason": too_slow[name]}
+            elif p is not None:
+                with impl.threads(nthreads):
+                    result, t = measure(p.call, repeat, budget_s, impl.skip_over_s)
+                time.sleep(0.01)  # let the previous library's spinning workers go idle
+                if t is None and name not in times:
+                    too_slow[name] = f"one call takes > {impl.skip_over_s:g} s"
+                    cells[name] = {"status": "skipped", "reason": too_slow[name]}
+                elif t is not None:
+                    first.setdefault(name, (p, result))
+                    times.setdefault(name, []).append(t)
+            bar.advance()
+
+    def timing(name):
+        t = combine_rounds(times[name])
+        return t, ({"round_ms": [r["median_s"] * 1e3 for r in times[name]]} if rounds > 1 else {})
+
+    row: Dict[str, Any] = {**case.describe(), "threads": nthreads, "flops": case.flops, "bytes": case.bytes}
+    p, result = first[subject.name]
+    ref = np.asarray(p.to_ref(result))
+    t, extra = timing(subject.name)
+    row["sepcpp"] = {**sepcpp_stats(t, case.flops, case.bytes, limits, nthreads), **extra, **p.info}
+    row["peers"] = {}
+    for impl in impls[1:]:
+        if impl.name in cells:
+            row["peers"][impl.name] = cells[impl.name]
+            continue
+        p, result = first[impl.name]
+        t, extra = timing(impl.name)
+        stats = peer_stats(ref, np.asarray(p.to_ref(result)), t, impl.fixed_threads() or nthreads)
+        row["peers"][impl.name] = {**stats, **extra, **p.info}
+    return row
 
 
 def run_notes(peers: Sequence[Peer], thread_counts: List[int]) -> List[str]:
@@ -154,6 +192,17 @@ def summarize(rows: List[Dict[str, Any]], thread_counts: List[int]) -> Dict[str,
             "below": [{"layer": r["layer"], "ratio": r["ratio"], "best_peer": r["best_peer"]}
                       for r in rows if r["threads"] == n and r["ratio"] and r["ratio"] < SLOW_RATIO],
         }
+    if any("engine_ratio" in r for r in rows):  # the inference engines on their own
+        for n in thread_counts:
+            ranked = [r for r in rows if r["threads"] == n and r.get("engine_ratio")]
+            ratios = [r["engine_ratio"] for r in ranked]
+            worst = min(ranked, key=lambda r: r["engine_ratio"], default=None)
+            per[str(n)]["engines"] = {
+                "geomean_ratio": math.exp(sum(map(math.log, ratios)) / len(ratios)) if ratios else None,
+                "layers": len(ratios),
+                "worst": worst and {"layer": worst["layer"], "ratio": worst["engine_ratio"],
+                                    "best_engine": worst["best_engine"]},
+            }
     mismatches = sorted({f"{r['layer']}/{p}" for r in rows for p, v in r["peers"].items()
                          if v.get("status") == "MISMATCH"})
     return {"per_threads": per, "slow_ratio": SLOW_RATIO, "mismatches": mismatches}

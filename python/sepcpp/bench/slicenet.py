@@ -16,12 +16,12 @@ SLICENET_CHECKED_CHANNELS = 1024  # ... on the rows with this many channels (hal
 
 def run_slicenet(rows: List[SliceNetRow], thread_counts: List[int], peers: List[str], repeat: int,
                  budget_s: float, api: str, limits: Dict[str, Any], progress: bool = False,
-                 seed: int = 0) -> Tuple[List[Dict[str, Any]], List[str]]:
+                 seed: int = 0, rounds: int = 1) -> Tuple[List[Dict[str, Any]], List[str]]:
     """Times every SliceNet row at every thread count; returns (result rows, notes). Each result
     row of g > 1 gets ``speedup_vs_g1``: sepcpp's time at g=1 / its time at this g (same C, k and
     threads)."""
     impls = [peer_impls.make("sepcpp", api)] + [peer_impls.make(p) for p in peers]
-    out, notes = run_cases(rows, thread_counts, impls, repeat, budget_s, limits, progress, seed)
+    out, notes = run_cases(rows, thread_counts, impls, repeat, budget_s, limits, progress, seed, rounds)
     slicenet_speedups(out)
     return out, notes
 

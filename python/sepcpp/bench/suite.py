@@ -18,10 +18,10 @@ from .runner import run_cases
 
 def run_layers(layers: List[Layer], thread_counts: List[int], peers: List[str], repeat: int,
                budget_s: float, api: str, limits: Dict[str, Any], progress: bool = False,
-               seed: int = 0) -> Tuple[List[Dict[str, Any]], List[str]]:
-    """Times every layer at every thread count; returns (rows, notes)."""
+               seed: int = 0, rounds: int = 1) -> Tuple[List[Dict[str, Any]], List[str]]:
+    """Times every layer at every thread count (in `rounds` interleaved turns); returns (rows, notes)."""
     impls = [peer_impls.make("sepcpp", api)] + [peer_impls.make(p) for p in peers]
-    return run_cases(layers, thread_counts, impls, repeat, budget_s, limits, progress, seed)
+    return run_cases(layers, thread_counts, impls, repeat, budget_s, limits, progress, seed, rounds)
 
 
 def call_overhead(calls: int = 2000, peers: Optional[List[str]] = None, api: str = "auto") -> Dict[str, Any]:

@@ -43,6 +43,7 @@ class Peer:
     """An implementation of the cases; subclasses override what differs."""
 
     name = ""
+    engine = False  # an inference engine: also ranked on its own (fastest engine / sepcpp)
     threads_at_setup = False  # True: setup() takes the thread count (a session per count)
     skip_over_s: Optional[float] = None  # a case whose first call takes longer is skipped
 
@@ -106,12 +107,16 @@ _FAMILIES = {
     "torch-nchw": ("torch", "TorchPeer"),
     "torch-cl": ("torch", "TorchPeer"),
     "torch": ("torch", "TorchPeer"),
+    "onnxruntime": ("onnxruntime", "OnnxRuntimePeer"),
+    "openvino": ("openvino", "OpenVINOPeer"),
+    "litert": ("litert", "LiteRTPeer"),
 }
 
-SUITE_PEERS = ("numpy", "tf", "torch-nchw", "torch-cl")
-SLICENET_PEERS = ("tf", "torch")
+# The inference engines: each runs the case as a prepared session with its own thread count.
+ENGINES = ("onnxruntime", "openvino", "litert")
+SUITE_PEERS = ("numpy", "tf", "torch-nchw", "torch-cl", *ENGINES)
+SLICENET_PEERS = ("tf", "torch", "onnxruntime", "openvino")
 UNDER_LOAD_PEERS = ("tf", "torch-cl")
-OVERHEAD_PEERS = ("tf", "torch-nchw", "torch-cl")
 
 
 def make(name: str, api: str = "SeparableConv2D") -> Peer:
