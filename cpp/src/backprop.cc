@@ -22,7 +22,12 @@
 #include <cstring>
 #include <optional>
 
-#include "common.hpp"
+#include "checks.hpp"
+#include "depthwise_rows.hpp"
+#include "gemm.hpp"
+#include "memory.hpp"
+#include "parallel.hpp"
+#include "tensor_view.hpp"
 
 namespace sepcpp {
 namespace detail {
