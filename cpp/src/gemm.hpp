@@ -76,44 +76,33 @@ void run_gemm(const kernels::TypedKernels<T>& k, const PackedGemm<T>& pg, int64_
 }
 
 // How a fused pass over P output pixels is cut: row tiles of `tile` pixels whose [tile][width]
-// scratch stays within ~384 KiB (L2 holds it with the GEMM's k-blocks); with several threads, at
-// least four tiles per thread where tiles can keep 4 microtile rows, handed out one by one, so
-// that a thread that loses its core (a busy machine) holds up a quarter of its share and the
-// others take the rest. When there are few pixels, the GEMM's columns (multiples of the panel
-// width) are split instead: each thread then streams only its share of the packed weights and
-// uses each of them for all the rows. With `shared_rows` (separable_conv2d) the depthwise result
-// of all the pixels is computed once, into one shared [pixels][width] buffer (`shared` set), and
-// the columns are cut in four blocks per thread; otherwise (conv2d) each of `threads` column
-// blocks redoes the unrolled rows. None of this changes any element's arithmetic.
+// scratch stays within ~384 KiB (L2 holds it with the GEMM's k-blocks), in equal shares per
+// thread when there are few; and, when there are few pixels, column blocks of the GEMM (multiples
+// of the panel width) instead, the depthwise step being redone per block (a small share of the
+// work when the pixels are few and the columns many). None of this changes any element's
+// arithmetic.
 struct TilePlan {
   int64_t tile = 1, tiles = 1;
   int64_t col_blocks = 1, block_cols = 0;
-  bool shared = false;  // one [tile][width] buffer for all the column blocks (tiles == 1)
 };
 
 template <class T>
-TilePlan plan_tiles(int64_t pixels, int64_t width, size_t mr_, size_t nr_, int64_t cols, int64_t threads,
-                    bool shared_rows = false) {
+TilePlan plan_tiles(int64_t pixels, int64_t width, size_t mr_, size_t nr_, int64_t cols, int64_t threads) {
   const int64_t mr = static_cast<int64_t>(mr_), nr = static_cast<int64_t>(nr_);
   const int64_t budget = (384 * 1024) / static_cast<int64_t>(sizeof(T));
   const int64_t tmax = std::max<int64_t>(mr, budget / std::max<int64_t>(1, width) / mr * mr);
   TilePlan t;
   const int64_t panels = std::max<int64_t>(1, (cols + nr - 1) / nr);
-  // Tiles of at least this many pixels: below it the packed weights are streamed per tile for too
-  // few rows.
-  const int64_t min_tile = 4 * mr;
-  const bool few = shared_rows ? pixels < min_tile * 4 * threads : pixels <= 4 * mr * threads;
-  if (threads > 1 && few && pixels <= tmax && panels >= threads) {
-    // Few pixels (a 7x7 image): split the columns.
-    const int64_t blocks = shared_rows ? std::min(panels, 4 * threads) : threads;
+  if (pixels <= std::min(tmax, 4 * mr * threads) && panels >= threads && threads > 1) {
+    // Few pixels (a 7x7 image): split the columns, so that each thread streams only its share of
+    // the packed weights and uses each of them for all the rows.
     t.tile = pixels;
-    t.block_cols = (panels + blocks - 1) / blocks * nr;
+    t.col_blocks = threads;
+    t.block_cols = (panels + threads - 1) / threads * nr;
     t.col_blocks = std::max<int64_t>(1, (cols + t.block_cols - 1) / t.block_cols);
-    t.shared = shared_rows;
     return t;
   }
   t.tiles = (pixels + tmax - 1) / tmax;
-  if (threads > 1) t.tiles = std::max(t.tiles, std::min(4 * threads, pixels / min_tile));
   if (t.tiles < 8 * threads) t.tiles = (t.tiles + threads - 1) / threads * threads;
   t.tiles = std::max<int64_t>(1, std::min(t.tiles, pixels));
   t.tile = std::max<int64_t>(1, (pixels + t.tiles - 1) / t.tiles);

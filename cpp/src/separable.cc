@@ -1,7 +1,7 @@
-// separable_conv2d, fused: each thread takes tiles of flat output pixels; a tile's depthwise result
-// lands in a per-thread scratch of at most ~384 KiB (L2) and goes straight through the pointwise
-// GEMM. The [N, OH, OW, C*M] intermediate is never allocated, except for small images (at most
-// those ~384 KiB): their depthwise result is computed once and the GEMM split by columns.
+// separable_conv2d, fused: each thread takes tiles of flat output pixels (and, for small images,
+// column blocks); a tile's depthwise result lands in a per-thread scratch of at most ~384 KiB
+// (L2) and goes straight through the pointwise GEMM. The [N, OH, OW, C*M] intermediate is never
+// allocated.
 #include "activation.hpp"
 #include "depthwise_rows.hpp"
 #include "gemm.hpp"
@@ -20,22 +20,8 @@ void run_separable(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, 
   const std::vector<T> zero = make_buffer<T>("the zero row", zero_length(g));
   const auto dw_act = make_activation<T>(L.params.depthwise_activation);
   const auto act = make_activation<T>(L.params.activation);
-  const TilePlan plan = plan_tiles<T>(P, CM, k.gemm_mr, k.gemm_nr, L.og, threads_for_call(), true);
-  if (plan.shared) {
-    // Few pixels: their depthwise result once, then the GEMM in column blocks.
-    // (Not zeroed: every element is written before it is read, here and in the tiles below.)
-    const std::unique_ptr<T[]> mid = make_raw_buffer<T>("the separable intermediate", P * CM);
-    parallel_for(P, CM * g.taps(), [&](int64_t b, int64_t e) {
-      DwScratch<T> s;
-      depthwise_pixels(g, k, in, zero.data(), L.dw, dw_act, b, e - b, mid.get() + b * CM, s);
-    });
-    parallel_for(plan.col_blocks, P * L.kg * std::min(plan.block_cols, L.og) * L.groups, [&](int64_t b, int64_t e) {
-      for (int64_t cb = b; cb < e; ++cb)
-        run_gemm(k, L.gemm, L.groups, L.kg, L.og, P, mid.get(), CM, out, O, act, cb * plan.block_cols,
-                 plan.block_cols);
-    });
-    return;
-  }
+  const TilePlan plan = plan_tiles<T>(P, CM, k.gemm_mr, k.gemm_nr, L.og, threads_for_call());
+  // (The scratch is not zeroed: every element is written before it is read.)
   const int64_t work = plan.tile * CM * (g.taps() + std::min(plan.block_cols, L.og) * L.groups);
   parallel_for(plan.tiles * plan.col_blocks, work, [&](int64_t b, int64_t e) {
     DwScratch<T> s;
