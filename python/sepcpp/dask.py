@@ -392,12 +392,20 @@ _DOC = {
     "returns_1d": """
         dask.array.Array
             One output chunk per input chunk along N and W, one chunk of ``O`` channels.""",
+    "raises": """
+        TypeError
+            As ``sepcpp``'s in-memory op (a dtype it does not take, filters of another dtype), or
+            ``out`` given.
+        ValueError
+            As ``sepcpp``'s in-memory op, with the input's real shape (checked before any graph is
+            built), or an input with unknown chunk sizes.""",
 }
 
 
 def _doc(**parts: str):
     """``_api._doc`` with this module's shared descriptions."""
     return _api._doc(**{**_DOC, **parts})
+
 
 @_doc()
 def depthwise_conv2d(input, filter, strides, padding, data_format="NHWC", dilations=None, *, bias=None,
@@ -428,12 +436,7 @@ def depthwise_conv2d(input, filter, strides, padding, data_format="NHWC", dilati
 
     Raises
     ------
-    TypeError
-        As ``sepcpp``'s in-memory op (a dtype other than float32 or float64, filters of another
-        dtype), or ``out`` given.
-    ValueError
-        As ``sepcpp``'s in-memory op, with the input's real shape (checked before any graph is
-        built), or an input with unknown chunk sizes.
+    {raises}
 
     Examples
     --------
@@ -472,12 +475,7 @@ def pointwise_conv2d(input, filter, data_format="NHWC", *, bias=None, activation
 
     Raises
     ------
-    TypeError
-        As ``sepcpp``'s in-memory op (a dtype other than float32 or float64, filters of another
-        dtype), or ``out`` given.
-    ValueError
-        As ``sepcpp``'s in-memory op, with the input's real shape (checked before any graph is
-        built), or an input with unknown chunk sizes.
+    {raises}
 
     Examples
     --------
@@ -521,12 +519,7 @@ def separable_conv2d(input, depthwise_filter, pointwise_filter, strides, padding
 
     Raises
     ------
-    TypeError
-        As ``sepcpp``'s in-memory op (a dtype other than float32 or float64, filters of another
-        dtype), or ``out`` given.
-    ValueError
-        As ``sepcpp``'s in-memory op, with the input's real shape (checked before any graph is
-        built), or an input with unknown chunk sizes.
+    {raises}
 
     Examples
     --------
@@ -576,12 +569,7 @@ def super_separable_conv2d(input, depthwise_filter, pointwise_filter, groups, st
 
     Raises
     ------
-    TypeError
-        As ``sepcpp``'s in-memory op (a dtype other than float32 or float64, filters of another
-        dtype), or ``out`` given.
-    ValueError
-        As ``sepcpp``'s in-memory op, with the input's real shape (checked before any graph is
-        built), or an input with unknown chunk sizes.
+    {raises}
 
     Examples
     --------
@@ -626,12 +614,7 @@ def conv2d(input, filters, strides, padding, data_format="NHWC", dilations=None,
 
     Raises
     ------
-    TypeError
-        As ``sepcpp``'s in-memory op (a dtype other than float32 or float64, filters of another
-        dtype), or ``out`` given.
-    ValueError
-        As ``sepcpp``'s in-memory op, with the input's real shape (checked before any graph is
-        built), or an input with unknown chunk sizes.
+    {raises}
 
     Examples
     --------
@@ -674,12 +657,7 @@ def depthwise_conv1d(input, filter, stride, padding, data_format="NWC", dilation
 
     Raises
     ------
-    TypeError
-        As ``sepcpp``'s in-memory op (a dtype other than float32 or float64, filters of another
-        dtype), or ``out`` given.
-    ValueError
-        As ``sepcpp``'s in-memory op, with the input's real shape (checked before any graph is
-        built), or an input with unknown chunk sizes.
+    {raises}
 
     Examples
     --------
@@ -723,12 +701,7 @@ def separable_conv1d(input, depthwise_filter, pointwise_filter, stride, padding,
 
     Raises
     ------
-    TypeError
-        As ``sepcpp``'s in-memory op (a dtype other than float32 or float64, filters of another
-        dtype), or ``out`` given.
-    ValueError
-        As ``sepcpp``'s in-memory op, with the input's real shape (checked before any graph is
-        built), or an input with unknown chunk sizes.
+    {raises}
 
     Examples
     --------
@@ -774,12 +747,7 @@ def super_separable_conv1d(input, depthwise_filter, pointwise_filter, groups, st
 
     Raises
     ------
-    TypeError
-        As ``sepcpp``'s in-memory op (a dtype other than float32 or float64, filters of another
-        dtype), or ``out`` given.
-    ValueError
-        As ``sepcpp``'s in-memory op, with the input's real shape (checked before any graph is
-        built), or an input with unknown chunk sizes.
+    {raises}
 
     Examples
     --------
@@ -824,12 +792,7 @@ def conv1d(input, filters, stride, padding, data_format="NWC", dilations=None, *
 
     Raises
     ------
-    TypeError
-        As ``sepcpp``'s in-memory op (a dtype other than float32 or float64, filters of another
-        dtype), or ``out`` given.
-    ValueError
-        As ``sepcpp``'s in-memory op, with the input's real shape (checked before any graph is
-        built), or an input with unknown chunk sizes.
+    {raises}
 
     Examples
     --------
