@@ -11,8 +11,9 @@
 //
 // The separable gradient is fused: units of about 1024 output pixels (bands of rows, or of columns
 // for long rows) each recompute the forward pass and the gradient of the depthwise output on their
-// pixels plus a halo, then add their share of every gradient; nothing of the intermediate's size is
-// allocated.
+// pixels plus a halo, then add their share of every gradient but the pointwise filter's. That one,
+// A^T x dZ, is a GEMM whose K is the pixels: it runs after each block of units on the block's A^T
+// (at most 8 MiB of it, or one unit per thread), straight into the result.
 //
 // The depthwise loops are plain C++ with channels innermost (contiguous in dense NHWC), which the
 // compiler vectorises at the baseline level; the conv2d and pointwise products go through the
@@ -20,6 +21,7 @@
 #include "sepcpp/backprop.hpp"
 
 #include <cstring>
+#include <memory>
 #include <optional>
 
 #include "checks.hpp"
@@ -35,11 +37,20 @@ namespace {
 
 // Pixels per tile of a filter reduction: fixed, so the order of every sum is too.
 constexpr int64_t kReduceTile = 128;
-// Pixels per product of the separable backward's pointwise filter gradient (dZ^T x A over a tile,
-// accumulated into the part's sum by gemm_acc): a fixed constant, so the sums stay deterministic;
-// wider than kReduceTile so that the tile's operands are packed and transposed in fewer, longer
-// passes.
-constexpr int64_t kPointwiseTile = 512;
+// The separable backward keeps A^T (the depthwise output, transposed) of a block of units for the
+// pointwise filter gradient's GEMM: at most this many bytes (or one unit per thread).
+constexpr int64_t kBlockBytes = int64_t(8) << 20;
+// Elements of T per cache line.
+template <class T>
+constexpr int64_t kLine = 64 / int64_t(sizeof(T));
+// The bytes of a GEMM call's result that L2 holds with the k-blocks streaming past (gemm.hpp's
+// plan_tiles budget).
+constexpr int64_t kL2Tile = 384 * 1024;
+// Whether the separable backward computes dA = dZ x PW^T transposed (the filter read in place, no
+// packed copy of it): when the pixels are few against the filter's size.
+inline bool transposed_input_product(int64_t pixels, int64_t kg, int64_t og) {
+  return pixels * 4 <= std::min(kg, og);
+}
 // The partial results of a reduction use at most this many elements (or one part).
 constexpr int64_t kPartialBudget = int64_t(1) << 24;
 constexpr int64_t kMaxParts = 64;
@@ -103,18 +114,18 @@ void write_strided(const T* src, const Tensor<T>& t) {
           t.data[a * t.strides[0] + b * t.strides[1] + c * t.strides[2] + e * t.strides[3]] = src[i++];
 }
 
-// dst[c * rows + r] = src[r * src_rs + c * src_cs] (dst is the [cols][rows] transpose), in blocks
+// dst[c * dst_rs + r] = src[r * src_rs + c * src_cs] (dst is the [cols][rows] transpose, rows dst_rs apart), in blocks
 // of 8 x 8: element by element, one side strides through memory a row per element, and rows of
 // 1024 floats are 4 KiB apart, so they all fall in one L1 set (12 ways): a block of 8 rows on each
 // side stays cached while it is read or written. (A 16 x 16 tile on the stack measured slower.)
 template <class T>
-void transpose(const T* src, int64_t rows, int64_t cols, int64_t src_rs, int64_t src_cs, T* dst) {
+void transpose(const T* src, int64_t rows, int64_t cols, int64_t src_rs, int64_t src_cs, T* dst, int64_t dst_rs) {
   constexpr int64_t kB = 8;
   for (int64_t r0 = 0; r0 < rows; r0 += kB)
     for (int64_t c0 = 0; c0 < cols; c0 += kB) {
       const int64_t r1 = std::min(rows, r0 + kB), c1 = std::min(cols, c0 + kB);
       for (int64_t c = c0; c < c1; ++c)
-        for (int64_t r = r0; r < r1; ++r) dst[c * rows + r] = src[r * src_rs + c * src_cs];
+        for (int64_t r = r0; r < r1; ++r) dst[c * dst_rs + r] = src[r * src_rs + c * src_cs];
     }
 }
 
@@ -680,31 +691,43 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
   DenseNhwc<T> dy(out_backprop, p.layout, "a dense copy of out_backprop");
   const DepthwiseWeights<T> dw(depthwise_filter, depthwise_bias, /*borrow=*/true);
   const Activation act1 = p.depthwise_activation, act2 = p.activation;
-  // The forward pointwise step (only to find where the output activation passes the gradient) and
-  // the transposed pointwise filter per group, [og, kg], for d(loss)/d(depthwise output).
+  const kernels::Activation<T> none;
+  const int64_t OH = g.h.out, OW = g.w.out, H = g.h.in, W = g.w.in, taps = g.taps();
+  const int64_t nr = static_cast<int64_t>(k.gemm_nr);
+  // dD (the gradient of the depthwise output) is needed for every gradient but the pointwise
+  // filter's and the bias's.
+  const bool want_dd = grads.input.data || grads.depthwise_filter.data || grads.depthwise_bias.data;
+  const bool want_dpw = grads.pointwise_filter.data != nullptr;
+  // The forward pointwise step (only to find where the output activation passes the gradient).
   PackedGemm<T> forward;
   if (act2 != Activation::kNone)
     forward = pack_gemm<T>("the packed pointwise_filter", k, G, kg, og, pointwise_filter.data,
                            pointwise_filter.strides[2], pointwise_filter.strides[3], bias);
-  // PW_g^T [og, kg] is packed panel by panel: each panel's nr filter rows are transposed into a
-  // block small enough for L2 and packed from there, one pass over the filter (transposing a wide
-  // filter whole first, then packing it, cost two passes over megabytes).
-  std::vector<PackedGemm<T>> backward(static_cast<size_t>(G));
-  {
-    const int64_t nr = static_cast<int64_t>(k.gemm_nr);
-    std::vector<T> block = make_buffer<T>("the transposed pointwise filter block", og * nr);
-    for (int64_t gi = 0; gi < G; ++gi) {
-      PackedGemm<T>& pg = backward[gi];
-      pg.group_stride = kernels::gemm_packed_size(static_cast<size_t>(og), static_cast<size_t>(kg), k.gemm_nr);
-      pg.data = make_buffer<T>("the packed transposed pointwise_filter", static_cast<int64_t>(pg.group_stride));
-      for (int64_t j0 = 0; j0 < kg; j0 += nr) {
-        const int64_t nc = std::min(nr, kg - j0);
+  // dA = dZ x PW^T per group. With many pixels PW_g^T [og, kg] is packed once as the GEMM's B
+  // operand (panel by panel: each panel's nr filter rows transposed into a block small enough for L2
+  // and packed from there). With few pixels packing the filter would cost more than the product
+  // (a 7x7 image at 1024 channels: a pass over 4 MiB for 49 pixels), so the product is computed
+  // transposed instead, dA_g^T [kg, pixels] = PW_g [kg, og] x dZ_g^T [og, pixels], the filter read
+  // in place as the A operand and only the small dZ tile packed. Both give every element the same
+  // arithmetic (the products over o in order, from 0), so the choice does not change the bits.
+  const bool da_transposed = want_dd && transposed_input_product(P, kg, og) && pointwise_filter.strides[3] == 1;
+  const size_t bt_group = kernels::gemm_packed_size(static_cast<size_t>(og), static_cast<size_t>(kg), k.gemm_nr,
+                                                    k.gemm_kstep);
+  std::unique_ptr<T[]> packed_bt;
+  if (want_dd && !da_transposed && P > 0) {
+    packed_bt = make_raw_buffer<T>("the packed transposed pointwise_filter", static_cast<int64_t>(bt_group) * G);
+    const int64_t panels = (kg + nr - 1) / nr;
+    const size_t panel = kernels::gemm_panel_size(static_cast<size_t>(og), k.gemm_nr, k.gemm_kstep);
+    parallel_for(G * panels, work_of({og, nr, 4}), [&](int64_t b, int64_t e) {
+      std::vector<T> block = make_buffer<T>("the transposed pointwise filter block", og * nr);
+      for (int64_t i = b; i < e; ++i) {
+        const int64_t gi = i / panels, j0 = (i % panels) * nr, nc = std::min(nr, kg - j0);
         transpose(pointwise_filter.data + j0 * pointwise_filter.strides[2] + gi * og * pointwise_filter.strides[3],
-                  nc, og, pointwise_filter.strides[2], pointwise_filter.strides[3], block.data());
+                  nc, og, pointwise_filter.strides[2], pointwise_filter.strides[3], block.data(), nc);
         k.gemm_pack(static_cast<size_t>(og), static_cast<size_t>(nc), block.data(), static_cast<size_t>(nc), nullptr,
-                    pg.data.data() + (j0 / nr) * (og + 1) * nr);
+                    packed_bt.get() + gi * bt_group + (j0 / nr) * panel);
       }
-    }
+    });
   }
   const std::vector<T> zero = make_buffer<T>("the zero row", zero_length(g));
   const InputRows<T> x_rows(x.tensor, Layout::kNHWC);
@@ -716,36 +739,77 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
     split_planes(dw_dense.data(), g.taps(), C, g.multiplier, planes.data());
     dw_dense.swap(planes);
   }
-  const kernels::Activation<T> none;
-  const int64_t OH = g.h.out, OW = g.w.out, H = g.h.in, W = g.w.in, taps = g.taps();
-  // Per part: the [kg, O] pointwise filter (the layout of the result), [O] bias, [C*M] depthwise
-  // bias and [KH, KW, C, M] depthwise filter partial gradients (as M planes [M][KH, KW, C] when M > 1).
-  const int64_t FS = O * kg + O + CM + taps * CM;
+  // The pointwise filter gradient [kg, O] (the layout of the result) is summed in place in the
+  // result when that is dense, else in a buffer copied out at the end.
+  const Tensor<T>& gpw = grads.pointwise_filter;
+  const bool dpw_in_place =
+      want_dpw && (kg <= 1 || gpw.strides[2] == O) && (O <= 1 || gpw.strides[3] == 1);
+  std::vector<T> dpw_storage;
+  T* dpw = nullptr;
+  if (want_dpw) {
+    if (!dpw_in_place) dpw_storage = make_buffer<T>("the pointwise filter gradient", kg * O);
+    dpw = dpw_in_place ? gpw.data : dpw_storage.data();
+  }
+  // Per part: the [O] bias, [C*M] depthwise bias and [KH, KW, C, M] depthwise filter partial
+  // gradients (the last as M planes [M][KH, KW, C] when M > 1).
+  const int64_t FS = O + CM + taps * CM;
   std::vector<T> sums = make_buffer<T>("the separable gradients", FS);
   std::optional<DenseOutput<T>> dx_out;
   if (grads.input.data) dx_out.emplace(grads.input, p.layout);
   if (P == 0) {
     if (dx_out) std::fill(dx_out->data, dx_out->data + g.batch * H * W * C, T(0));
+    if (dpw) std::fill(dpw, dpw + kg * O, T(0));
   } else {
     // Units of output pixels: a band of `br` rows and `bc` columns of one image (about 1024 pixels;
     // whole rows unless they are long), set by the problem alone. A unit owns its output pixels (for
     // the sums over pixels) and the input pixels from its first output pixel's window origin to the
     // next unit's (for the input gradient); it recomputes the forward pass and the gradient of the
     // depthwise output on its own pixels plus the halo of rows and columns its input pixels need, in
-    // per-thread buffers: nothing of the size of the intermediate tensor is allocated.
+    // per-thread buffers.
     // (At least 4 halos wide, so that the recomputed halo stays a small share of a unit's work.)
     const int64_t halo_r = std::min(OH, (g.h.kernel - 1) * g.h.dilation / g.h.stride + 1);
     const int64_t halo_c = std::min(OW, (g.w.kernel - 1) * g.w.dilation / g.w.stride + 1);
     const int64_t bc = std::min<int64_t>(OW, std::max<int64_t>(512, 4 * halo_c));
     const int64_t br = std::max<int64_t>(1, std::min<int64_t>(OH, std::max<int64_t>(1024 / bc, 4 * halo_r)));
     const int64_t nrb = (OH + br - 1) / br, ncb = (OW + bc - 1) / bc, units = g.batch * nrb * ncb;
+    // The small sums: part q sums units q, q + parts, q + 2 * parts, ... in that order (a function
+    // of the problem only), so that any run of `parts` consecutive units goes to `parts` threads.
     const int64_t parts = reduction_parts(units, FS);
-    // (One part sums straight into `sums`: a wide layer's [kg, O] partial is megabytes.)
     std::vector<T> partials =
         parts > 1 ? make_buffer<T>("the partial separable gradients", parts * FS) : std::vector<T>();
     T* const part_sums = parts > 1 ? partials.data() : sums.data();
-    // The pointwise products' tile: kPointwiseTile pixels, or a unit's pixels if fewer.
-    const int64_t pw_tile = std::min(kPointwiseTile, br * bc);
+    // The pointwise filter gradient, dPW_g [kg, og] = sum over pixels of A_g^T x dZ_g, is one GEMM
+    // whose K is the pixels: units are taken in blocks, each block's A^T [CM, pixels] kept (at
+    // most kBlockBytes, or the threads' units), and after each block dPW += A_block^T x dZ_block,
+    // its row tiles split between threads. Every element sums the pixels in unit order, then in each
+    // unit's order, continuing in registers or from the value stored (exactly) in dPW, so the block
+    // size (which depends on the thread count) does not change the bits, and no partial copy of
+    // dPW (megabytes for a wide layer) is ever made.
+    const int64_t threads = threads_for_call();
+    const int64_t unit_pixels = br * bc;
+    int64_t units_per_block = units;
+    if (want_dpw) {
+      units_per_block = std::max<int64_t>(1, kBlockBytes / std::max<int64_t>(1, unit_pixels * CM * int64_t(sizeof(T))));
+      units_per_block = std::min(units, std::max(units_per_block, threads));
+    }
+    // dZ of a block's pixels is out_backprop itself (rows of consecutive pixels) without an output
+    // activation when units are whole rows; else it is gathered per block.
+    const bool dz_gathered = want_dpw && (act2 != Activation::kNone || ncb > 1);
+    const int64_t block_pixels_max = std::min(P, units_per_block * unit_pixels);
+    std::unique_ptr<T[]> at_block, dz_block;
+    if (want_dpw) at_block = make_raw_buffer<T>("the separable backprop block of A^T", block_pixels_max * CM);
+    if (dz_gathered) dz_block = make_raw_buffer<T>("the separable backprop block of dZ", block_pixels_max * O);
+    std::unique_ptr<T[]> packed_dz;
+    if (want_dpw)
+      packed_dz = make_raw_buffer<T>("the separable backprop packed block of dZ",
+                                     static_cast<int64_t>(kernels::gemm_packed_size(static_cast<size_t>(block_pixels_max),
+                                                                                    static_cast<size_t>(og), k.gemm_nr,
+                                                                                    k.gemm_kstep)) * G);
+    // Rows per GEMM call in dA (pixels) and dPW (channels): the [rows, width] result within about
+    // 384 KiB, which L2 holds with the k-blocks, in whole microtiles.
+    const int64_t mr = static_cast<int64_t>(k.gemm_mr);
+    const int64_t da_tile = std::max(mr, kL2Tile / int64_t(sizeof(T)) / std::max<int64_t>(1, kg) / mr * mr);
+    const int64_t pw_tile = std::max(mr, kL2Tile / int64_t(sizeof(T)) / std::max<int64_t>(1, og) / mr * mr);
     // Input pixels [lo, hi) along an axis owned by band b of `bands` (output indices [o0, o1)), and
     // the output indices [e0, e1) that reach them, widened to hold [o0, o1).
     auto span = [](const AxisGeometry& a, int64_t b, int64_t bands, int64_t o0, int64_t o1, int64_t* lo, int64_t* hi,
@@ -760,123 +824,178 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
         *e0 = std::min(*e0, need0), *e1 = std::max(*e1, need1);
       }
     };
-    const size_t packed_size = kernels::gemm_packed_size(static_cast<size_t>(pw_tile), static_cast<size_t>(og),
-                                                         k.gemm_nr);
-    const int64_t unit_work = work_of({br * bc, CM, taps + 3 * og});
-    parallel_for(parts, work_of({(units + parts - 1) / parts, unit_work}), [&](int64_t b, int64_t e) {
-      DwScratch<T> s;
-      std::vector<T> mid, act_mid, dz, dd;
-      std::vector<T> dztile = make_buffer<T>("the separable backprop tile", pw_tile * O);
-      std::vector<T> att = make_buffer<T>("the separable backprop tile", CM * pw_tile);
-      std::vector<T> packed = make_buffer<T>("the separable backprop packed tile", static_cast<int64_t>(packed_size));
-      std::vector<int64_t> owned;
-      std::vector<T> dd_planes;
-      TapLists<T> tl;
-      for (int64_t part = b; part < e; ++part) {
-        T* dpw = part_sums + part * FS;
-        T* db = dpw + O * kg;
-        T* ddb = db + O;
-        T* ddf = ddb + CM;
-        std::fill(dpw, dpw + FS, T(0));
-        const int64_t u_end = units * (part + 1) / parts;
-        for (int64_t u = units * part / parts; u < u_end; ++u) {
-          const int64_t n = u / (nrb * ncb), rb = (u / ncb) % nrb, cb = u % ncb;
-          const int64_t r0 = rb * br, r1 = std::min(OH, r0 + br), c0 = cb * bc, c1 = std::min(OW, c0 + bc);
-          int64_t ih0, ih1, er0, er1, iw0, iw1, ec0, ec1;
-          span(g.h, rb, nrb, r0, r1, &ih0, &ih1, &er0, &er1);
-          span(g.w, cb, ncb, c0, c1, &iw0, &iw1, &ec0, &ec1);
-          const int64_t R = er1 - er0, Q = ec1 - ec0, RP = R * Q;
-          mid.resize(static_cast<size_t>(RP * CM));
-          dz.resize(static_cast<size_t>(RP * O));
-          dd.resize(static_cast<size_t>(RP * CM));
-          // The forward pass: D = depthwise + bias, A = act1(D); Z = A x PW + bias only where act2
-          // needs it. dZ = dY where act2 passes it.
-          for (int64_t i = 0; i < R; ++i)
-            depthwise_pixels(g, k, x_rows, zero.data(), dw, none, (n * OH + er0 + i) * OW + ec0, Q,
-                             mid.data() + i * Q * CM, s);
-          const T* a = mid.data();
-          if (act1 != Activation::kNone) {
-            act_mid.resize(static_cast<size_t>(RP * CM));
-            activate(act1, mid.data(), act_mid.data(), RP * CM);
-            a = act_mid.data();
-          }
-          if (act2 != Activation::kNone) run_gemm(k, forward, G, kg, og, RP, a, CM, dz.data(), O, none);
-          for (int64_t i = 0; i < R; ++i) {
-            const T* src = dy.data + ((n * OH + er0 + i) * OW + ec0) * O;
-            T* dst = dz.data() + i * Q * O;
-            mask_gradient(act2, dst, src, dst, Q * O);  // dst holds Z, or nothing yet without act2
-          }
-          // dA = dZ x PW^T per group, then dD = dA where act1 passes it.
-          for (int64_t gi = 0; gi < G; ++gi)
-            run_gemm(k, backward[gi], 1, og, kg, RP, dz.data() + gi * og, O, dd.data() + gi * kg, CM, none);
-          mask_gradient(act1, mid.data(), dd.data(), dd.data(), RP * CM);
-          // Sums over the unit's own pixels, in order: biases, the depthwise filter, and the
-          // pointwise filter in tiles, per group: dPW_g [kg, og] += A_g^T x dZ_g (gemm_acc straight into
-          // the part's sum, in the result's layout).
-          owned.clear();
-          for (int64_t oh = r0; oh < r1; ++oh)
-            for (int64_t ow = c0; ow < c1; ++ow) owned.push_back((oh - er0) * Q + (ow - ec0));
-          for (int64_t t0 = 0; t0 < static_cast<int64_t>(owned.size()); t0 += pw_tile) {
-            const int64_t cnt = std::min<int64_t>(pw_tile, static_cast<int64_t>(owned.size()) - t0);
-            for (int64_t q = 0; q < cnt; ++q) {
-              const int64_t r = owned[t0 + q];
-              const T* dzq = dz.data() + r * O;
-              const T* ddq = dd.data() + r * CM;
-              for (int64_t o = 0; o < O; ++o) db[o] += dzq[o];
-              for (int64_t j = 0; j < CM; ++j) ddb[j] += ddq[j];
-              std::copy(dzq, dzq + O, dztile.data() + q * O);
+    auto owned_pixels = [&](int64_t u) {
+      const int64_t rb = (u / ncb) % nrb, cb = u % ncb;
+      return (std::min(OH, (rb + 1) * br) - rb * br) * (std::min(OW, (cb + 1) * bc) - cb * bc);
+    };
+    const int64_t unit_work = work_of({unit_pixels, CM, taps + 3 * og});
+    std::vector<int64_t> offsets;
+    for (int64_t u0 = 0; u0 < units; u0 += units_per_block) {
+      const int64_t u1 = std::min(units, u0 + units_per_block);
+      // Column of A^T (row of dZ) where each unit's owned pixels start in the block.
+      offsets.assign(1, 0);
+      for (int64_t u = u0; u < u1; ++u) offsets.push_back(offsets.back() + owned_pixels(u));
+      const int64_t PB = offsets.back();
+      // Segment s: the units u0 + s, u0 + s + parts, ... of the block (all in part (u0 + s) % parts).
+      const int64_t segments = std::min(parts, u1 - u0);
+      parallel_for(segments, work_of({(u1 - u0 + segments - 1) / segments, unit_work}), [&](int64_t b, int64_t e) {
+        DwScratch<T> s;
+        std::vector<T> mid, act_mid, dzbuf, dd, dzt, ddt, packed, dd_planes;
+        TapLists<T> tl;
+        for (int64_t seg = b; seg < e; ++seg)
+          for (int64_t u = u0 + seg; u < u1; u += parts) {
+            T* db = part_sums + (u % parts) * FS;
+            T* ddb = db + O;
+            T* ddf = ddb + CM;
+            const int64_t n = u / (nrb * ncb), rb = (u / ncb) % nrb, cb = u % ncb;
+            const int64_t r0 = rb * br, r1 = std::min(OH, r0 + br), c0 = cb * bc, c1 = std::min(OW, c0 + bc);
+            int64_t ih0, ih1, er0, er1, iw0, iw1, ec0, ec1;
+            span(g.h, rb, nrb, r0, r1, &ih0, &ih1, &er0, &er1);
+            span(g.w, cb, ncb, c0, c1, &iw0, &iw1, &ec0, &ec1);
+            const int64_t R = er1 - er0, Q = ec1 - ec0, RP = R * Q;
+            // The forward pass: D = depthwise + bias, A = act1(D).
+            mid.resize(static_cast<size_t>(RP * CM));
+            for (int64_t i = 0; i < R; ++i)
+              depthwise_pixels(g, k, x_rows, zero.data(), dw, none, (n * OH + er0 + i) * OW + ec0, Q,
+                               mid.data() + i * Q * CM, s);
+            const T* a = mid.data();
+            if (act1 != Activation::kNone) {
+              act_mid.resize(static_cast<size_t>(RP * CM));
+              activate(act1, mid.data(), act_mid.data(), RP * CM);
+              a = act_mid.data();
             }
-            // att = the tile's A transposed, 8 pixels at a time (8 rows of A stay in L1 while each
-            // att row receives 8 consecutive values).
-            for (int64_t q0 = 0; q0 < cnt; q0 += 8) {
-              const int64_t qn = std::min<int64_t>(8, cnt - q0);
-              const T* src[8];
-              for (int64_t j = 0; j < qn; ++j) src[j] = a + owned[t0 + q0 + j] * CM;
-              for (int64_t j = 0; j < CM; ++j) {
-                T* dst = att.data() + j * cnt + q0;
-                for (int64_t i = 0; i < qn; ++i) dst[i] = src[i][j];
+            // dZ = dY where act2 passes it (Z = A x PW + bias computed only then), row stride O:
+            // out_backprop itself when the unit's rows are whole and there is no act2.
+            const T* dz;
+            if (act2 == Activation::kNone && Q == OW) {
+              dz = dy.data + (n * OH + er0) * OW * O;
+            } else {
+              dzbuf.resize(static_cast<size_t>(RP * O));
+              if (act2 != Activation::kNone) run_gemm(k, forward, G, kg, og, RP, a, CM, dzbuf.data(), O, none);
+              for (int64_t i = 0; i < R; ++i) {
+                const T* src = dy.data + ((n * OH + er0 + i) * OW + ec0) * O;
+                T* dst = dzbuf.data() + i * Q * O;
+                mask_gradient(act2, dst, src, dst, Q * O);  // dst holds Z, or nothing yet without act2
               }
+              dz = dzbuf.data();
             }
-            for (int64_t gi = 0; gi < G; ++gi) {
-              k.gemm_pack(static_cast<size_t>(cnt), static_cast<size_t>(og), dztile.data() + gi * og,
-                          static_cast<size_t>(O), nullptr, packed.data());
-              k.gemm_acc(static_cast<size_t>(kg), static_cast<size_t>(og), static_cast<size_t>(cnt),
-                         att.data() + gi * kg * cnt, static_cast<size_t>(cnt), packed.data(), dpw + gi * og,
-                         static_cast<size_t>(O), none);
+            // dA = dZ x PW^T per group, then dD = dA where act1 passes it.
+            if (want_dd) {
+              dd.resize(static_cast<size_t>(RP * CM));
+              if (!da_transposed) {
+                // In row tiles whose [rows, kg] result stays in L2 across the k-blocks.
+                for (int64_t i0 = 0; i0 < RP; i0 += da_tile)
+                  for (int64_t gi = 0; gi < G; ++gi)
+                    k.gemm(static_cast<size_t>(std::min(da_tile, RP - i0)), static_cast<size_t>(kg),
+                           static_cast<size_t>(og), dz + i0 * O + gi * og, static_cast<size_t>(O),
+                           packed_bt.get() + gi * bt_group, dd.data() + i0 * CM + gi * kg, static_cast<size_t>(CM),
+                           none);
+              } else {
+                dzt.resize(static_cast<size_t>(og * RP));
+                ddt.resize(static_cast<size_t>(kg * RP));
+                packed.resize(kernels::gemm_packed_size(static_cast<size_t>(og), static_cast<size_t>(RP), k.gemm_nr,
+                                                        k.gemm_kstep));
+                for (int64_t gi = 0; gi < G; ++gi) {
+                  transpose(dz + gi * og, RP, og, O, 1, dzt.data(), RP);
+                  k.gemm_pack(static_cast<size_t>(og), static_cast<size_t>(RP), dzt.data(), static_cast<size_t>(RP),
+                              nullptr, packed.data());
+                  k.gemm(static_cast<size_t>(kg), static_cast<size_t>(RP), static_cast<size_t>(og),
+                         pointwise_filter.data + gi * og, static_cast<size_t>(pointwise_filter.strides[2]),
+                         packed.data(), ddt.data(), static_cast<size_t>(RP), none);
+                  transpose(ddt.data(), kg, RP, RP, 1, dd.data() + gi * kg, CM);
+                }
+              }
+              mask_gradient(act1, mid.data(), dd.data(), dd.data(), RP * CM);
             }
+            // The biases' sums over the unit's own pixels, in order; A^T and dZ of those pixels
+            // into the block (A^T a cache line's worth of pixels at a time: those rows of A stay in L1
+            // while each row of A^T receives that many consecutive values).
+            const int64_t off = offsets[u - u0];
+            T* at = at_block.get();
+            int64_t q = 0;
+            const T* src[kLine<T>];
+            constexpr int64_t line = kLine<T>;
+            for (int64_t oh = r0; oh < r1; ++oh)
+              for (int64_t ow = c0; ow < c1; ++ow, ++q) {
+                const int64_t r = (oh - er0) * Q + (ow - ec0);
+                if (grads.bias.data) {
+                  const T* dzq = dz + r * O;
+                  for (int64_t o = 0; o < O; ++o) db[o] += dzq[o];
+                }
+                if (grads.depthwise_bias.data) {
+                  const T* ddq = dd.data() + r * CM;
+                  for (int64_t j = 0; j < CM; ++j) ddb[j] += ddq[j];
+                }
+                if (dz_gathered) std::copy(dz + r * O, dz + (r + 1) * O, dz_block.get() + (off + q) * O);
+                if (want_dpw) {
+                  src[q % line] = a + r * CM;
+                  if (q % line == line - 1 || (oh == r1 - 1 && ow == c1 - 1)) {
+                    const int64_t q0 = q / line * line, qn = q - q0 + 1;
+                    for (int64_t j = 0; j < CM; ++j) {
+                      T* dst = at + j * PB + off + q0;
+                      for (int64_t i = 0; i < qn; ++i) dst[i] = src[i][j];
+                    }
+                  }
+                }
+              }
+            if (!want_dd) continue;
+            // dD as M planes when M > 1 (depthwise_filter_row, depthwise_input_rows).
+            const T* ddp = dd.data();
+            int64_t dd_stride = CM, dd_plane = 0;
+            if (g.multiplier > 1) {
+              dd_planes.resize(static_cast<size_t>(RP * CM));
+              split_planes(dd.data(), RP, C, g.multiplier, dd_planes.data());
+              ddp = dd_planes.data();
+              dd_stride = C;
+              dd_plane = RP * C;
+            }
+            // The depthwise filter gradient over the unit's own pixels, row by row (each element sums
+            // the pixels in order, as the unfused op; planes [M][KH, KW, C] when M > 1).
+            if (grads.depthwise_filter.data)
+              for (int64_t oh = r0; oh < r1; ++oh)
+                depthwise_filter_row(g, k, x.data, n, oh, c0, c1, ddp + ((oh - er0) * Q + (c0 - ec0)) * dd_stride,
+                                     dd_stride, dd_plane, ddf, tl);
+            // The input gradient of the unit's input pixels, from the rows and columns of dD that
+            // reach them (depthwise_input_rows' order: the same bits as the unfused op).
+            if (dx_out)
+              depthwise_input_rows(g, k, dw_dense.data(), ddp, dd_plane, n, er0, R, ec0, Q, ih0, ih1, iw0, iw1,
+                                   dx_out->data, tl);
           }
-          // dD as M planes when M > 1 (depthwise_filter_row, depthwise_input_rows).
-          const T* ddp = dd.data();
-          int64_t dd_stride = CM, dd_plane = 0;
-          if (g.multiplier > 1) {
-            dd_planes.resize(static_cast<size_t>(RP * CM));
-            split_planes(dd.data(), RP, C, g.multiplier, dd_planes.data());
-            ddp = dd_planes.data();
-            dd_stride = C;
-            dd_plane = RP * C;
-          }
-          // The depthwise filter gradient over the unit's own pixels, row by row (each element sums
-          // the pixels in order, as the unfused op; planes [M][KH, KW, C] when M > 1).
-          for (int64_t oh = r0; oh < r1; ++oh)
-            depthwise_filter_row(g, k, x.data, n, oh, c0, c1, ddp + ((oh - er0) * Q + (c0 - ec0)) * dd_stride,
-                                 dd_stride, dd_plane, ddf, tl);
-          // The input gradient of the unit's input pixels, from the rows and columns of dD that
-          // reach them (depthwise_input_rows' order: the same bits as the unfused op).
-          if (dx_out)
-            depthwise_input_rows(g, k, dw_dense.data(), ddp, dd_plane, n, er0, R, ec0, Q, ih0, ih1, iw0, iw1,
-                                 dx_out->data, tl);
+      });
+      if (!want_dpw) continue;
+      // dPW += A_block^T x dZ_block per group: dZ_block packed whole (as the forward pass packs its
+      // filter), then row tiles of A^T whose [rows, og] result stays in L2 across the k-blocks.
+      const T* dzb = dz_gathered ? dz_block.get() : dy.data + (u0 / (nrb * ncb) * OH + (u0 / ncb) % nrb * br) * OW * O;
+      const size_t dz_group = kernels::gemm_packed_size(static_cast<size_t>(PB), static_cast<size_t>(og), k.gemm_nr,
+                                                        k.gemm_kstep);
+      const size_t dz_panel = kernels::gemm_panel_size(static_cast<size_t>(PB), k.gemm_nr, k.gemm_kstep);
+      const int64_t dz_panels = (og + nr - 1) / nr;
+      parallel_for(G * dz_panels, work_of({PB, nr, 4}), [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) {
+          const int64_t gi = i / dz_panels, j0 = (i % dz_panels) * nr;
+          k.gemm_pack(static_cast<size_t>(PB), static_cast<size_t>(std::min(nr, og - j0)), dzb + gi * og + j0,
+                      static_cast<size_t>(O), nullptr, packed_dz.get() + gi * dz_group + (j0 / nr) * dz_panel);
         }
-      }
-    });
+      });
+      // The first product starts from the packed zero bias row: the same bits as adding to zeros.
+      const auto product = u0 == 0 ? k.gemm : k.gemm_acc;
+      const int64_t row_tiles = (kg + pw_tile - 1) / pw_tile;
+      parallel_for(G * row_tiles, work_of({pw_tile, og, PB}), [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) {
+          const int64_t gi = i / row_tiles, r0 = (i % row_tiles) * pw_tile;
+          product(static_cast<size_t>(std::min(pw_tile, kg - r0)), static_cast<size_t>(og), static_cast<size_t>(PB),
+                  at_block.get() + (gi * kg + r0) * PB, static_cast<size_t>(PB), packed_dz.get() + gi * dz_group,
+                  dpw + r0 * O + gi * og, static_cast<size_t>(O), none);
+        }
+      });
+    }
     if (parts > 1) sum_parts(partials.data(), parts, FS, sums.data());
   }
-  if (grads.pointwise_filter.data) {
-    write_strided(sums.data(), grads.pointwise_filter);
-  }
-  if (grads.bias.data) write_strided(sums.data() + O * kg, grads.bias);
-  if (grads.depthwise_bias.data) write_strided(sums.data() + O * kg + O, grads.depthwise_bias);
+  if (want_dpw && !dpw_in_place) write_strided(dpw_storage.data(), gpw);
+  if (grads.bias.data) write_strided(sums.data(), grads.bias);
+  if (grads.depthwise_bias.data) write_strided(sums.data() + O, grads.depthwise_bias);
   if (grads.depthwise_filter.data) {
-    const T* ddf = sums.data() + O * kg + O + CM;
+    const T* ddf = sums.data() + O + CM;
     std::vector<T> merged;
     if (g.multiplier > 1) {
       merged = make_buffer<T>("the depthwise filter gradient", taps * CM);

@@ -159,6 +159,53 @@ def test_separable_gradients_across_unit_edges(rng, layout):
             assert_close(g, wv, dtype, reduction=1000, what=f"{(h, w)} separable {name} gradient")
 
 
+@pytest.mark.parametrize("groups,m,acts", [(1, 1, (None, None)), (2, 2, ("relu", "relu6"))])
+def test_separable_wide_filter_few_pixels(rng, groups, m, acts, isa):
+    # Few pixels against a wide pointwise filter: dA = dZ x PW^T is computed transposed, the filter
+    # read in place. A filter whose columns are not contiguous takes the packed path instead: the
+    # same bits.
+    c, o = 48, 96
+    x = _rand(rng, (1, 3, 3, c), F32, 2.0)
+    dy = _rand(rng, (1, 3, 3, o), F32)
+    fd = _rand(rng, (3, 3, c, m), F32)
+    fp = _rand(rng, (1, 1, c * m // groups, o), F32)
+    kwargs = {"depthwise_bias": _rand(rng, (c * m,), F32), "depthwise_activation": acts[0],
+              "bias": _rand(rng, (o,), F32), "activation": acts[1]}
+    want = rb.separable(x, fd, fp, groups, dy, 1, "SAME", **kwargs)
+    got = sepcpp.super_separable_conv2d_backprop(x, fd, fp, groups, dy, 1, "SAME", **kwargs)
+    packed = sepcpp.super_separable_conv2d_backprop(x, fd, np.asfortranarray(fp), groups, dy, 1, "SAME", **kwargs)
+    for name, g, w, gp in zip(got._fields, got, want, packed):
+        assert_close(g, w, F32, reduction=1000, what=f"separable {name} gradient, {isa}")
+        assert g.tobytes() == gp.tobytes(), name
+
+
+def test_separable_pointwise_gradient_in_blocks(rng, restore_threads):
+    # The pointwise filter gradient is one GEMM over the pixels, taken in blocks of units (8 MiB of
+    # the depthwise output, or one unit per thread): 8 units of 16 x 64 pixels at 256 float64
+    # channels (2 MiB each) make blocks of 4 units for 1 and 2 threads, of 6 and 2 for 6 threads;
+    # the same bits. Then rows longer than 512 columns (units of column blocks) without an output
+    # activation: dZ gathered per block.
+    for shape, o, dtype in [((1, 128, 64, 256), 8, F64), ((2, 3, 1100, 6), 5, F32)]:
+        c = shape[-1]
+        x = _rand(rng, shape, dtype, 2.0)
+        dy = _rand(rng, shape[:3] + (o,), dtype)
+        fd = _rand(rng, (3, 3, c, 1), dtype)
+        fp = _rand(rng, (1, 1, c, o), dtype, 1 / np.sqrt(c))
+        kwargs = {"depthwise_activation": "relu", "bias": _rand(rng, (o,), dtype)}
+        want = rb.separable(x, fd, fp, 1, dy, 1, "SAME", **kwargs)
+        results = {}
+        for t in (1, 2, 6):
+            sepcpp.set_num_threads(t)
+            results[t] = sepcpp.separable_conv2d_backprop(x, fd, fp, dy, 1, "SAME", **kwargs)
+        for name, g, w in zip(results[1]._fields, results[1], want):
+            if w is None:
+                assert g is None
+                continue
+            assert_close(g, w, dtype, reduction=1000, what=f"{shape} separable {name} gradient")
+            for t in (2, 6):
+                assert getattr(results[t], name).tobytes() == g.tobytes(), (shape, name, t)
+
+
 @pytest.mark.parametrize("c", [17, 40])
 def test_multiplier_1_kernels_match_reference(rng, c, isa):
     # Multiplier 1 runs the ISA's gather (input gradient) and reduce (filter gradient) kernels:

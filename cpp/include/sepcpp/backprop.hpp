@@ -51,8 +51,9 @@ struct SeparableGradients {
 };
 
 // Fused: the forward pass and the gradient of the depthwise output are recomputed band by band
-// (neither is ever stored whole) to apply the activations' gradients: relu passes the gradient where its input x > 0,
-// relu6 where 0 < x < 6 (TensorFlow's rules).
+// (the gradient never stored whole; the depthwise output kept, transposed, for a block of at most
+// 8 MiB for the pointwise filter's gradient) to apply the activations' gradients: relu passes the
+// gradient where its input x > 0, relu6 where 0 < x < 6 (TensorFlow's rules).
 template <class T>
 void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const T>& depthwise_filter,
                                const Tensor<const T>& pointwise_filter, const Tensor<const T>& depthwise_bias,
