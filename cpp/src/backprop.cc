@@ -43,8 +43,11 @@ namespace {
 // Pixels per tile of a filter reduction: fixed, so the order of every sum is too.
 constexpr int64_t kReduceTile = 128;
 // The separable backward keeps A^T (the depthwise output, transposed) of a block of units for the
-// pointwise filter gradient's GEMM: at most this many bytes (or one unit per thread).
-constexpr int64_t kBlockBytes = int64_t(8) << 20;
+// pointwise filter gradient's GEMM, which reads and writes the whole gradient once per block: twice
+// the gradient's bytes, within [1 MiB, 8 MiB] (or one unit per thread). A narrow layer's blocks
+// stay in L2 with their packed dZ; a wide layer's make the gradient's traffic small beside the
+// products (8 MiB: 2048 pixels of 1024 channels against a 4 MiB gradient).
+constexpr int64_t kBlockBytesMin = int64_t(1) << 20, kBlockBytesMax = int64_t(8) << 20;
 // The bytes of a GEMM call's result that L2 holds with the k-blocks streaming past (gemm.hpp's
 // plan_tiles budget).
 constexpr int64_t kL2Tile = 384 * 1024;
@@ -817,7 +820,7 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
     T* const part_sums = parts > 1 ? partials.data() : sums.data();
     // The pointwise filter gradient, dPW_g [kg, og] = sum over pixels of A_g^T x dZ_g, is one GEMM
     // whose K is the pixels: units are taken in blocks, each block's A^T [CM, pixels] kept (at
-    // most kBlockBytes, or the threads' units), and after each block dPW += A_block^T x dZ_block,
+    // most kBlockBytesMax, or the threads' units), and after each block dPW += A_block^T x dZ_block,
     // its row tiles split between threads. Every element sums the pixels in unit order, then in each
     // unit's order, continuing in registers or from the value stored (exactly) in dPW, so the block
     // size (which depends on the thread count) does not change the bits, and no partial copy of
@@ -826,7 +829,9 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
     const int64_t unit_pixels = br * bc;
     int64_t units_per_block = units;
     if (want_dpw) {
-      units_per_block = std::max<int64_t>(1, kBlockBytes / std::max<int64_t>(1, unit_pixels * CM * int64_t(sizeof(T))));
+      const int64_t budget =
+          std::min(kBlockBytesMax, std::max(kBlockBytesMin, work_of({2, kg, O, int64_t(sizeof(T))})));
+      units_per_block = std::max<int64_t>(1, budget / std::max<int64_t>(1, unit_pixels * CM * int64_t(sizeof(T))));
       units_per_block = std::min(units, std::max(units_per_block, threads));
     }
     // dZ of a block's pixels is out_backprop itself (rows of consecutive pixels) without an output
@@ -846,7 +851,9 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
     // 384 KiB, which L2 holds with the k-blocks, in whole microtiles.
     const int64_t mr = static_cast<int64_t>(k.gemm_mr);
     const int64_t da_tile = std::max(mr, kL2Tile / int64_t(sizeof(T)) / std::max<int64_t>(1, kg) / mr * mr);
-    const int64_t pw_tile = std::max(mr, kL2Tile / int64_t(sizeof(T)) / std::max<int64_t>(1, og) / mr * mr);
+    // (dPW's row tiles are also cut so that every thread gets one.)
+    const int64_t pw_tile = std::max(mr, std::min(kL2Tile / int64_t(sizeof(T)) / std::max<int64_t>(1, og) / mr * mr,
+                                                  (kg + threads - 1) / threads + mr - 1) / mr * mr);
     // Input pixels [lo, hi) along an axis owned by band b of `bands` (output indices [o0, o1)), and
     // the output indices [e0, e1) that reach them, widened to hold [o0, o1).
     auto span = [](const AxisGeometry& a, int64_t b, int64_t bands, int64_t o0, int64_t o1, int64_t* lo, int64_t* hi,

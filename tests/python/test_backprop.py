@@ -180,10 +180,10 @@ def test_separable_wide_filter_few_pixels(rng, groups, m, acts, isa):
 
 
 def test_separable_pointwise_gradient_in_blocks(rng, restore_threads):
-    # The pointwise filter gradient is one GEMM over the pixels, taken in blocks of units (8 MiB of
-    # the depthwise output, or one unit per thread): 8 units of 16 x 64 pixels at 256 float64
-    # channels (2 MiB each) make blocks of 4 units for 1 and 2 threads, of 6 and 2 for 6 threads;
-    # the same bits. Then rows longer than 512 columns (units of column blocks) without an output
+    # The pointwise filter gradient is one GEMM over the pixels, taken in blocks of units (1 to 8 MiB
+    # of the depthwise output, or one unit per thread): 8 units of 16 x 64 pixels at 256 float64
+    # channels (2 MiB each) make blocks of 1 unit for 1 thread, of 2 for 2 threads, of 6 and 2 for 6
+    # threads; the same bits. Then rows longer than 512 columns (units of column blocks) without an output
     # activation: dZ gathered per block.
     for shape, o, dtype in [((1, 128, 64, 256), 8, F64), ((2, 3, 1100, 6), 5, F32)]:
         c = shape[-1]
