@@ -20,6 +20,7 @@
 // packed GEMM of the ISA in use (kernels.hpp).
 #include "sepcpp/backprop.hpp"
 
+#include <array>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -59,6 +60,43 @@ inline bool transposed_input_product(int64_t pixels, int64_t kg, int64_t og) {
 // The partial results of a reduction use at most this many elements (or one part).
 constexpr int64_t kPartialBudget = int64_t(1) << 24;
 constexpr int64_t kMaxParts = 64;
+
+// The separable backward's large buffers (the packed transposed filter, the blocks of A^T and dZ,
+// the packed dZ), kept by the calling thread from one call to the next while they total at most
+// kKeptBytes: a training loop calls it with the same shapes every step, and a fresh buffer costs a
+// page fault per 4 KiB it touches (a tenth of a 1024-channel sequence layer's backward pass). The
+// values are written before they are read in every call: only the memory is kept.
+constexpr int64_t kKeptBytes = int64_t(64) << 20;
+template <class T>
+class KeptBuffers {
+ public:
+  T* get(int slot, const char* what, int64_t n) {
+    Slot& s = slots()[slot];
+    if (s.size < n) {
+      s.data.reset();
+      s.size = 0;
+      s.data = make_raw_buffer<T>(what, n);
+      s.size = n;
+    }
+    return s.data.get();
+  }
+  ~KeptBuffers() {
+    int64_t bytes = 0;
+    for (const Slot& s : slots()) bytes += s.size * int64_t(sizeof(T));
+    if (bytes > kKeptBytes)
+      for (Slot& s : slots()) s.data.reset(), s.size = 0;
+  }
+
+ private:
+  struct Slot {
+    std::unique_ptr<T[]> data;
+    int64_t size = 0;
+  };
+  static std::array<Slot, 4>& slots() {
+    thread_local std::array<Slot, 4> s;
+    return s;
+  }
+};
 
 // A product for work estimates, saturating instead of overflowing.
 int64_t work_of(std::initializer_list<int64_t> factors) {
@@ -753,9 +791,10 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
   const bool da_transposed = want_dd && transposed_input_product(P, kg, og) && pointwise_filter.strides[3] == 1;
   const size_t bt_group = kernels::gemm_packed_size(static_cast<size_t>(og), static_cast<size_t>(kg), k.gemm_nr,
                                                     k.gemm_kstep);
-  std::unique_ptr<T[]> packed_bt;
+  KeptBuffers<T> kept;
+  T* packed_bt = nullptr;
   if (want_dd && !da_transposed && P > 0) {
-    packed_bt = make_raw_buffer<T>("the packed transposed pointwise_filter", static_cast<int64_t>(bt_group) * G);
+    packed_bt = kept.get(0, "the packed transposed pointwise_filter", static_cast<int64_t>(bt_group) * G);
     const int64_t panels = (kg + nr - 1) / nr;
     const size_t panel = kernels::gemm_panel_size(static_cast<size_t>(og), k.gemm_nr, k.gemm_kstep);
     parallel_for(G * panels, work_of({og, nr, 4}), [&](int64_t b, int64_t e) {
@@ -765,7 +804,7 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
         transpose(pointwise_filter.data + j0 * pointwise_filter.strides[2] + gi * og * pointwise_filter.strides[3],
                   nc, og, pointwise_filter.strides[2], pointwise_filter.strides[3], block.data(), nc);
         k.gemm_pack(static_cast<size_t>(og), static_cast<size_t>(nc), block.data(), static_cast<size_t>(nc), nullptr,
-                    packed_bt.get() + gi * bt_group + (j0 / nr) * panel);
+                    packed_bt + gi * bt_group + (j0 / nr) * panel);
       }
     });
   }
@@ -838,15 +877,14 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
     // activation when units are whole rows; else it is gathered per block.
     const bool dz_gathered = want_dpw && (act2 != Activation::kNone || ncb > 1);
     const int64_t block_pixels_max = std::min(P, units_per_block * unit_pixels);
-    std::unique_ptr<T[]> at_block, dz_block;
-    if (want_dpw) at_block = make_raw_buffer<T>("the separable backprop block of A^T", block_pixels_max * CM);
-    if (dz_gathered) dz_block = make_raw_buffer<T>("the separable backprop block of dZ", block_pixels_max * O);
-    std::unique_ptr<T[]> packed_dz;
+    T *at_block = nullptr, *dz_block = nullptr, *packed_dz = nullptr;
+    if (want_dpw) at_block = kept.get(1, "the separable backprop block of A^T", block_pixels_max * CM);
+    if (dz_gathered) dz_block = kept.get(2, "the separable backprop block of dZ", block_pixels_max * O);
     if (want_dpw)
-      packed_dz = make_raw_buffer<T>("the separable backprop packed block of dZ",
-                                     static_cast<int64_t>(kernels::gemm_packed_size(static_cast<size_t>(block_pixels_max),
-                                                                                    static_cast<size_t>(og), k.gemm_nr,
-                                                                                    k.gemm_kstep)) * G);
+      packed_dz = kept.get(3, "the separable backprop packed block of dZ",
+                           static_cast<int64_t>(kernels::gemm_packed_size(static_cast<size_t>(block_pixels_max),
+                                                                          static_cast<size_t>(og), k.gemm_nr,
+                                                                          k.gemm_kstep)) * G);
     // Rows per GEMM call in dA (pixels) and dPW (channels): the [rows, width] result within about
     // 384 KiB, which L2 holds with the k-blocks, in whole microtiles.
     const int64_t mr = static_cast<int64_t>(k.gemm_mr);
@@ -932,7 +970,7 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
                   for (int64_t gi = 0; gi < G; ++gi)
                     k.gemm(static_cast<size_t>(std::min(da_tile, RP - i0)), static_cast<size_t>(kg),
                            static_cast<size_t>(og), dz + i0 * O + gi * og, static_cast<size_t>(O),
-                           packed_bt.get() + gi * bt_group, dd.data() + i0 * CM + gi * kg, static_cast<size_t>(CM),
+                           packed_bt + gi * bt_group, dd.data() + i0 * CM + gi * kg, static_cast<size_t>(CM),
                            none);
               } else {
                 dzt.resize(static_cast<size_t>(og * RP));
@@ -966,8 +1004,8 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
                   for (int64_t j = 0; j < CM; ++j) ddb[j] += ddq[j];
                 }
               }
-              if (dz_gathered) std::copy(dz + rs * O, dz + (rs + c1 - c0) * O, dz_block.get() + q * O);
-              if (want_dpw) transpose(a + rs * CM, c1 - c0, CM, CM, 1, at_block.get() + q, PB);
+              if (dz_gathered) std::copy(dz + rs * O, dz + (rs + c1 - c0) * O, dz_block + q * O);
+              if (want_dpw) transpose(a + rs * CM, c1 - c0, CM, CM, 1, at_block + q, PB);
             }
             if (!want_dd) continue;
             // dD as M planes when M > 1 (depthwise_filter_row, depthwise_input_rows).
@@ -996,7 +1034,7 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
       if (!want_dpw) continue;
       // dPW += A_block^T x dZ_block per group: dZ_block packed whole (as the forward pass packs its
       // filter), then row tiles of A^T whose [rows, og] result stays in L2 across the k-blocks.
-      const T* dzb = dz_gathered ? dz_block.get() : dy.data + (u0 / (nrb * ncb) * OH + (u0 / ncb) % nrb * br) * OW * O;
+      const T* dzb = dz_gathered ? dz_block : dy.data + (u0 / (nrb * ncb) * OH + (u0 / ncb) % nrb * br) * OW * O;
       const size_t dz_group = kernels::gemm_packed_size(static_cast<size_t>(PB), static_cast<size_t>(og), k.gemm_nr,
                                                         k.gemm_kstep);
       const size_t dz_panel = kernels::gemm_panel_size(static_cast<size_t>(PB), k.gemm_nr, k.gemm_kstep);
@@ -1005,7 +1043,7 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
         for (int64_t i = b; i < e; ++i) {
           const int64_t gi = i / dz_panels, j0 = (i % dz_panels) * nr;
           k.gemm_pack(static_cast<size_t>(PB), static_cast<size_t>(std::min(nr, og - j0)), dzb + gi * og + j0,
-                      static_cast<size_t>(O), nullptr, packed_dz.get() + gi * dz_group + (j0 / nr) * dz_panel);
+                      static_cast<size_t>(O), nullptr, packed_dz + gi * dz_group + (j0 / nr) * dz_panel);
         }
       });
       // The first product starts from the packed zero bias row: the same bits as adding to zeros.
@@ -1015,7 +1053,7 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
         for (int64_t i = b; i < e; ++i) {
           const int64_t gi = i / row_tiles, r0 = (i % row_tiles) * pw_tile;
           product(static_cast<size_t>(std::min(pw_tile, kg - r0)), static_cast<size_t>(og), static_cast<size_t>(PB),
-                  at_block.get() + (gi * kg + r0) * PB, static_cast<size_t>(PB), packed_dz.get() + gi * dz_group,
+                  at_block + (gi * kg + r0) * PB, static_cast<size_t>(PB), packed_dz + gi * dz_group,
                   dpw + r0 * O + gi * og, static_cast<size_t>(O), none);
         }
       });
