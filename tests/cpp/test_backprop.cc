@@ -283,6 +283,31 @@ void test_case(const Case& k, Layout layout, const std::string& name, std::mt199
     sepcpp::separable_conv2d_backprop<T>(x.cview(layout), cdense(fd, {k.kh, k.kw, C, M}), cdense(fp, {1, 1, kg, O}),
                                          k.dw_bias ? cdense(bd, {CM}) : no, k.bias ? cdense(b, {O}) : no,
                                          dyc.cview(layout), sg, prm);
+    // Gradients asked for one at a time give the same bits: the input's alone (no pointwise
+    // product), and the pointwise filter's alone into a strided [1, 1, kg, O] result (the
+    // transpose of a dense [O, kg]: summed in a buffer, then copied out).
+    {
+      Act<T> sx_only(k.n, k.h, k.w, C);
+      std::fill(sx_only.v.begin(), sx_only.v.end(), nan);
+      sepcpp::SeparableGradients<T> only;
+      only.input = sx_only.mview(layout);
+      sepcpp::separable_conv2d_backprop<T>(x.cview(layout), cdense(fd, {k.kh, k.kw, C, M}),
+                                           cdense(fp, {1, 1, kg, O}), k.dw_bias ? cdense(bd, {CM}) : no,
+                                           k.bias ? cdense(b, {O}) : no, dyc.cview(layout), only, prm);
+      check(same_bits(sx_only.v, sx.v), name + ": the input gradient alone differs");
+      std::vector<T> spf_t(fp.size(), nan);
+      sepcpp::SeparableGradients<T> pw_only;
+      pw_only.pointwise_filter = dense(spf_t, {1, 1, kg, O});
+      pw_only.pointwise_filter.strides[2] = 1;
+      pw_only.pointwise_filter.strides[3] = kg;
+      sepcpp::separable_conv2d_backprop<T>(x.cview(layout), cdense(fd, {k.kh, k.kw, C, M}),
+                                           cdense(fp, {1, 1, kg, O}), k.dw_bias ? cdense(bd, {CM}) : no,
+                                           k.bias ? cdense(b, {O}) : no, dyc.cview(layout), pw_only, prm);
+      std::vector<T> back(fp.size());
+      for (int64_t j = 0; j < kg; ++j)
+        for (int64_t o = 0; o < O; ++o) back[j * O + o] = spf_t[o * kg + j];
+      check(same_bits(back, spf), name + ": the pointwise filter gradient alone, strided, differs");
+    }
     std::vector<std::vector<T>> all = {dwx.v, dwf, cx.v, cf, sx.v, sdf, spf};
     if (k.dw_bias) all.push_back(sbd);
     if (k.bias) all.push_back(sb);
