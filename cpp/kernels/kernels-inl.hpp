@@ -164,6 +164,16 @@ inline void dwrow_channels(size_t c, size_t n, size_t channels, size_t pixels, s
   for (; p + kDwRowTile <= pixels; p += kDwRowTile)
     dwrow_tile<S, kDwRowTile, B, MASKED>(c, n, kh, kw, channels, rows, p, weights, bias, out + p * out_pixel_stride,
                                          out_pixel_stride, clamp, lo, hi);
+  if (p + 4 <= pixels) {
+    dwrow_tile<S, 4, B, MASKED>(c, n, kh, kw, channels, rows, p, weights, bias, out + p * out_pixel_stride,
+                                out_pixel_stride, clamp, lo, hi);
+    p += 4;
+  }
+  if (p + 2 <= pixels) {
+    dwrow_tile<S, 2, B, MASKED>(c, n, kh, kw, channels, rows, p, weights, bias, out + p * out_pixel_stride,
+                                out_pixel_stride, clamp, lo, hi);
+    p += 2;
+  }
   for (; p < pixels; ++p)
     dwrow_tile<S, 1, B, MASKED>(c, n, kh, kw, channels, rows, p, weights, bias, out + p * out_pixel_stride,
                                 out_pixel_stride, clamp, lo, hi);
@@ -177,7 +187,9 @@ void dwconv_row(size_t channels, size_t pixels, size_t kh, size_t kw, const type
   constexpr size_t N = S::N;
   // Two vectors per step where the registers allow it (AVX-512's 32; not AVX2's 16).
   constexpr size_t B = N >= 16 ? 2 : 1;
-  static_assert(kDwRowTile <= 4, "B = 2 needs at most 4 pixels per tile in 32 registers");
+  // (B = 2 with 6-pixel tiles: 12 accumulators, a 12-vector window and 2 weight vectors, plus the
+  // clamp bounds: 28 of AVX-512's 32 registers. One vector on AVX2: 13 of 16.)
+  static_assert(kDwRowTile <= 6, "B = 2 needs at most 6 pixels per tile in 32 registers");
   size_t c = 0;
   for (; c + B * N <= channels; c += B * N)
     dwrow_channels<S, B, false>(c, N, channels, pixels, kh, kw, rows, weights, bias, out, out_pixel_stride, act.clamp,

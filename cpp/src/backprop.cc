@@ -696,7 +696,7 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
     for (int64_t gi = 0; gi < G; ++gi) {
       PackedGemm<T>& pg = backward[gi];
       pg.group_stride = kernels::gemm_packed_size(static_cast<size_t>(og), static_cast<size_t>(kg), k.gemm_nr);
-      pg.data = make_buffer<T>("the packed transposed pointwise_filter", static_cast<int64_t>(pg.group_stride));
+      pg.data = make_aligned_buffer<T>("the packed transposed pointwise_filter", static_cast<int64_t>(pg.group_stride));
       for (int64_t j0 = 0; j0 < kg; j0 += nr) {
         const int64_t nc = std::min(nr, kg - j0);
         transpose(pointwise_filter.data + j0 * pointwise_filter.strides[2] + gi * og * pointwise_filter.strides[3],
