@@ -126,7 +126,7 @@ struct DwScratch {
   std::vector<ptrdiff_t> step;
   AlignedVector<T> tmp;  // [pixels][C], only for M > 1
   RowCache<T> cache;   // input rows, when the input is not read in place
-  // Narrow rows (padded_row_ring): KH whole input rows, zero-padded on both sides, each held for
+  // Narrow rows (the ring of depthwise_pixels): KH whole input rows, zero-padded on both sides, each held for
   // the output rows that read it; ring_key is n*H + ih per slot (-1: none).
   AlignedVector<T> ring;
   std::vector<int64_t> ring_key;
@@ -235,13 +235,16 @@ void depthwise_pixels(const ConvGeometry& g, const kernels::TypedKernels<T>& k, 
   // columns): the edge runs' padded copies would be most of the row, made again for every output
   // row under each kernel row. Instead each input row is copied once into a zero-padded slot of a
   // ring (the padding zeroed once, when the ring is made) and the whole output row runs through the
-  // row-sliding kernel. Chosen when that copies fewer pixels per output row: OW + KW - 1 against
-  // KH times both edge runs' spans. Input read in place only (dense rows); the same zeros are
-  // multiplied as on the edge copies: same bits.
+  // row-sliding kernel. Chosen when that copies fewer pixels per output row (OW + KW - 1 against
+  // KH times both edge runs' spans) and the ring stays within kRingBytes (a 63x63 window would make
+  // it a gigabyte). Input read in place only (dense rows); the same zeros are multiplied as on the
+  // edge copies: same bits.
+  constexpr int64_t kRingBytes = int64_t(1) << 21;
   const int64_t PW = OW + KW - 1;  // a padded row, at horizontal stride 1 and dilation 1
   const int64_t edge_span = 2 * (static_cast<int64_t>(kernels::kDwRowEdgeTile) + KW - 1);
   const bool ring = sliding && !exact && in.direct && (g.w.pad_before > 0 || g.w.pad_after > 0) &&
-                    PW < KH * edge_span;
+                    PW < KH * edge_span && C > 0 &&
+                    KH * PW <= kRingBytes / static_cast<int64_t>(sizeof(T)) / C;
   if (ring && static_cast<int64_t>(s.ring.size()) != KH * PW * C) {
     s.ring = make_aligned_buffer<T>("the padded input rows", KH * PW * C);  // zeroed
     s.ring_key.assign(static_cast<size_t>(KH), -1);

@@ -1,6 +1,6 @@
 """The depthwise step on narrow rows with horizontal padding (a 7x7 or 14x14 image, a 5x5 or 7x7
 kernel on 28 columns): each input row is copied once into a zero-padded ring slot and whole output
-rows run through the row-sliding kernel (cpp/src/depthwise_rows.hpp, padded_row_ring). An input
+rows run through the row-sliding kernel (cpp/src/depthwise_rows.hpp, depthwise_pixels). An input
 that is not dense NHWC is gathered instead and takes the edge-run path: both must give the same
 bits, and the float64 NumPy reference's values, on every ISA level, for any thread count."""
 
@@ -74,8 +74,10 @@ def test_ring_matches_edge_runs_and_reference(isa, case, dtype):
 
 def test_ring_is_chosen_for_these_cases():
     """The cases above do take the ring (a dense input with horizontal padding whose padded row is
-    shorter than KH times both edge runs' spans) - else this file tests nothing new."""
+    shorter than KH times both edge runs' spans, the ring within 2 MiB) - else this file tests
+    nothing new."""
     edge_tile = 4  # kernels::kDwRowEdgeTile
     for h, w, c, (kh, kw), strides, dilations, m, padding in CASES:
         out_w = w if padding == "SAME" else w + sum(padding[2]) - kw + 1
         assert out_w + kw - 1 < kh * 2 * (edge_tile + kw - 1)
+        assert kh * (out_w + kw - 1) * c * 8 <= 2 ** 21
