@@ -128,7 +128,8 @@ struct DwScratch {
   RowCache<T> cache;   // input rows, when the input is not read in place
   // Narrow rows (the ring of depthwise_pixels): KH whole input rows, zero-padded on both sides, each held for
   // the output rows that read it; ring_key is n*H + ih per slot (-1: none).
-  AlignedVector<T> ring;
+  AlignedArray<T> ring;
+  int64_t ring_size = 0;
   std::vector<int64_t> ring_key;
   std::vector<char> ring_used;
   // Exact path: the weights with the taps outside the input zeroed, for the valid tap rectangle
@@ -234,7 +235,7 @@ void depthwise_pixels(const ConvGeometry& g, const kernels::TypedKernels<T>& k, 
   // Narrow rows with horizontal padding (a 7x7 or 14x14 image; a 5x5 or 7x7 kernel on 28 or 56
   // columns): the edge runs' padded copies would be most of the row, made again for every output
   // row under each kernel row. Instead each input row is copied once into a zero-padded slot of a
-  // ring (the padding zeroed once, when the ring is made) and the whole output row runs through the
+  // ring (its padding zeroed once, when the ring is made) and the whole output row runs through the
   // row-sliding kernel. Chosen when that copies fewer pixels per output row (OW + KW - 1 against
   // KH times both edge runs' spans) and the ring stays within kRingBytes (a 63x63 window would make
   // it a gigabyte). Input read in place only (dense rows); the same zeros are multiplied as on the
@@ -245,13 +246,22 @@ void depthwise_pixels(const ConvGeometry& g, const kernels::TypedKernels<T>& k, 
   const bool ring = sliding && !exact && in.direct && (g.w.pad_before > 0 || g.w.pad_after > 0) &&
                     PW < KH * edge_span && C > 0 &&
                     KH * PW <= kRingBytes / static_cast<int64_t>(sizeof(T)) / C;
-  if (ring && static_cast<int64_t>(s.ring.size()) != KH * PW * C) {
-    s.ring = make_aligned_buffer<T>("the padded input rows", KH * PW * C);  // zeroed
+  // A slot holds input columns [0, cols) at padded column pad_before; the rest of it is zero.
+  const int64_t cols = std::min(W, PW - g.w.pad_before);
+  if (ring && s.ring_size != KH * PW * C) {
+    s.ring = make_raw_buffer<T>("the padded input rows", KH * PW * C);
+    s.ring_size = KH * PW * C;
     s.ring_key.assign(static_cast<size_t>(KH), -1);
+    for (int64_t j = 0; j < KH; ++j) {
+      T* slot = s.ring.get() + j * PW * C;
+      std::memset(static_cast<void*>(slot), 0, static_cast<size_t>(g.w.pad_before * C) * sizeof(T));
+      std::memset(static_cast<void*>(slot + (g.w.pad_before + cols) * C), 0,
+                  static_cast<size_t>((PW - g.w.pad_before - cols) * C) * sizeof(T));
+    }
   }
   // Points s.rows at the padded rows under output row (n, oh), pixel ow0, copying the missing ones.
   auto fill_ring_rows = [&](int64_t n, int64_t oh, int64_t ow0) {
-    const int64_t H = g.h.in, cols = std::min(W, PW - g.w.pad_before);
+    const int64_t H = g.h.in;
     s.ring_used.assign(static_cast<size_t>(KH), 0);
     auto ih_of = [&](int64_t ky) { return oh * g.h.stride - g.h.pad_before + ky * g.h.dilation; };
     for (int64_t ky = 0; ky < KH; ++ky) {  // rows already held
@@ -260,7 +270,7 @@ void depthwise_pixels(const ConvGeometry& g, const kernels::TypedKernels<T>& k, 
       for (int64_t j = 0; j < KH; ++j)
         if (!s.ring_used[j] && s.ring_key[j] == n * H + ih_of(ky)) {
           s.ring_used[j] = 1;
-          s.rows[ky] = s.ring.data() + (j * PW + ow0) * C;
+          s.rows[ky] = s.ring.get() + (j * PW + ow0) * C;
           break;
         }
     }
@@ -274,7 +284,7 @@ void depthwise_pixels(const ConvGeometry& g, const kernels::TypedKernels<T>& k, 
       while (s.ring_used[j]) ++j;  // the rows under one output row are distinct: a slot is left
       s.ring_used[j] = 1;
       s.ring_key[j] = n * H + ih_of(ky);
-      T* slot = s.ring.data() + j * PW * C;
+      T* slot = s.ring.get() + j * PW * C;
       std::copy(in_rows.at(ky, 0), in_rows.at(ky, 0) + cols * C, slot + g.w.pad_before * C);
       s.rows[ky] = slot + ow0 * C;
     }
