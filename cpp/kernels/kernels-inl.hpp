@@ -164,6 +164,16 @@ inline void dwrow_channels(size_t c, size_t n, size_t channels, size_t pixels, s
   for (; p + kDwRowTile <= pixels; p += kDwRowTile)
     dwrow_tile<S, kDwRowTile, B, MASKED>(c, n, kh, kw, channels, rows, p, weights, bias, out + p * out_pixel_stride,
                                          out_pixel_stride, clamp, lo, hi);
+  if (p + 4 <= pixels) {
+    dwrow_tile<S, 4, B, MASKED>(c, n, kh, kw, channels, rows, p, weights, bias, out + p * out_pixel_stride,
+                                out_pixel_stride, clamp, lo, hi);
+    p += 4;
+  }
+  if (p + 2 <= pixels) {
+    dwrow_tile<S, 2, B, MASKED>(c, n, kh, kw, channels, rows, p, weights, bias, out + p * out_pixel_stride,
+                                out_pixel_stride, clamp, lo, hi);
+    p += 2;
+  }
   for (; p < pixels; ++p)
     dwrow_tile<S, 1, B, MASKED>(c, n, kh, kw, channels, rows, p, weights, bias, out + p * out_pixel_stride,
                                 out_pixel_stride, clamp, lo, hi);
@@ -177,7 +187,9 @@ void dwconv_row(size_t channels, size_t pixels, size_t kh, size_t kw, const type
   constexpr size_t N = S::N;
   // Two vectors per step where the registers allow it (AVX-512's 32; not AVX2's 16).
   constexpr size_t B = N >= 16 ? 2 : 1;
-  static_assert(kDwRowTile <= 4, "B = 2 needs at most 4 pixels per tile in 32 registers");
+  // (B = 2 with 6-pixel tiles: 12 accumulators, a 12-vector window and 2 weight vectors, plus the
+  // clamp bounds: 28 of AVX-512's 32 registers. One vector on AVX2: 13 of 16.)
+  static_assert(kDwRowTile <= 6, "B = 2 needs at most 6 pixels per tile in 32 registers");
   size_t c = 0;
   for (; c + B * N <= channels; c += B * N)
     dwrow_channels<S, B, false>(c, N, channels, pixels, kh, kw, rows, weights, bias, out, out_pixel_stride, act.clamp,
@@ -329,11 +341,13 @@ void gemm_pack(size_t k, size_t cols, const typename S::Elem* b, size_t b_row_st
 // narrower panel). The first k-block starts from the bias row, later ones from the partial sums
 // already in C; only the last applies the activation. Storing and reloading a float is exact, so
 // the k-blocking leaves every element's arithmetic as if the whole K were done in registers.
+// `next` (or null): rows of the block the GEMM runs after this one (same row stride), asked into L2
+// one row per k step, so that the next block's first row tile does not wait for memory.
 template <class S, size_t MR, size_t NV>
 inline void gemm_tile(size_t mr, size_t nc, size_t k, const typename S::Elem* a, size_t a_row_stride,
                       const typename S::Elem* bias_row, const typename S::Elem* panel_rows, size_t panel_stride,
                       typename S::Elem* c, size_t c_row_stride, bool first, bool last,
-                      const Activation<typename S::Elem>& act) {
+                      const Activation<typename S::Elem>& act, const typename S::Elem* next = nullptr) {
   using T = typename S::Elem;
   using V = typename S::V;
   constexpr size_t N = S::N;
@@ -355,7 +369,7 @@ inline void gemm_tile(size_t mr, size_t nc, size_t k, const typename S::Elem* a,
     }
   }
   const T* bp = panel_rows;
-  for (size_t kk = 0; kk < k; ++kk) {
+  auto step = [&](size_t kk) {
     V bv[NV];
     for (size_t v = 0; v < NV; ++v) bv[v] = S::load(bp + v * N);
     bp += panel_stride;
@@ -363,6 +377,17 @@ inline void gemm_tile(size_t mr, size_t nc, size_t k, const typename S::Elem* a,
       const V av = S::set1(ar[r][kk]);
       for (size_t v = 0; v < NV; ++v) acc[r][v] = S::fma(av, bv[v], acc[r][v]);
     }
+  };
+  if (next) {
+    constexpr size_t kLine = 64;
+    const size_t row_bytes = panel_stride * sizeof(T);
+    for (size_t kk = 0; kk < k; ++kk) {
+      const char* row = reinterpret_cast<const char*>(next + kk * panel_stride);
+      for (size_t off = 0; off < row_bytes; off += kLine) __builtin_prefetch(row + off, 0, 2);
+      step(kk);
+    }
+  } else {
+    for (size_t kk = 0; kk < k; ++kk) step(kk);
   }
   if (last && act.clamp) {
     const V lo = S::set1(act.lo), hi = S::set1(act.hi);
@@ -379,25 +404,27 @@ inline void gemm_tile(size_t mr, size_t nc, size_t k, const typename S::Elem* a,
 
 // The row tiles of one panel's k-block. A short last row tile runs a narrower kernel (MR/2, MR/4
 // rows), so its cost follows its rows; every element's arithmetic is the same in all of them.
+// The first row tile also asks for the next block (`next`, see gemm_tile).
 template <class S, size_t MR, size_t NV>
 void gemm_panel(size_t rows, size_t nc, size_t kc, const typename S::Elem* a, size_t a_row_stride,
                 const typename S::Elem* bias_row, const typename S::Elem* panel_rows, size_t panel_stride,
                 typename S::Elem* c, size_t c_row_stride, bool first, bool last,
-                const Activation<typename S::Elem>& act) {
+                const Activation<typename S::Elem>& act, const typename S::Elem* next) {
   constexpr size_t MR2 = (MR + 1) / 2, MR4 = (MR + 3) / 4;
   for (size_t i0 = 0; i0 < rows; i0 += MR) {
     const size_t mr = std::min(MR, rows - i0);
     const typename S::Elem* ai = a + i0 * a_row_stride;
     typename S::Elem* ci = c + i0 * c_row_stride;
+    const typename S::Elem* pf = i0 == 0 ? next : nullptr;
     if (mr <= MR4)
       gemm_tile<S, MR4, NV>(mr, nc, kc, ai, a_row_stride, bias_row, panel_rows, panel_stride, ci, c_row_stride,
-                            first, last, act);
+                            first, last, act, pf);
     else if (mr <= MR2)
       gemm_tile<S, MR2, NV>(mr, nc, kc, ai, a_row_stride, bias_row, panel_rows, panel_stride, ci, c_row_stride,
-                            first, last, act);
+                            first, last, act, pf);
     else
       gemm_tile<S, MR, NV>(mr, nc, kc, ai, a_row_stride, bias_row, panel_rows, panel_stride, ci, c_row_stride,
-                           first, last, act);
+                           first, last, act, pf);
   }
 }
 
@@ -412,7 +439,8 @@ constexpr bool kRoundsInMemory = sizeof(typename S::Elem) < sizeof(typename S::V
 template <class S, size_t MR, size_t NRV>
 inline void gemm_block(size_t rows, size_t k, size_t k0, size_t kc, size_t j0, size_t nc, const typename S::Elem* a,
                        size_t a_row_stride, const typename S::Elem* packed_b, typename S::Elem* c,
-                       size_t c_row_stride, bool first, bool last, const Activation<typename S::Elem>& act) {
+                       size_t c_row_stride, bool first, bool last, const Activation<typename S::Elem>& act,
+                       const typename S::Elem* next) {
   constexpr size_t N = S::N, NR = NRV * N;
   const typename S::Elem* panel = packed_b + (j0 / NR) * (k + 1) * NR;
   const typename S::Elem* ak = a + k0;
@@ -423,19 +451,23 @@ inline void gemm_block(size_t rows, size_t k, size_t k0, size_t kc, size_t j0, s
   // load ports (80 columns: the 16-column tail took 10% of a layer).
   switch ((nc + N - 1) / N) {
     case 1:
-      gemm_panel<S, 2 * MR, 1>(rows, nc, kc, ak, a_row_stride, panel, rows_k, NR, cj, c_row_stride, first, last, act);
+      gemm_panel<S, 2 * MR, 1>(rows, nc, kc, ak, a_row_stride, panel, rows_k, NR, cj, c_row_stride, first, last, act,
+                               next);
       break;
     case 2:
       if constexpr (NRV >= 2)
-        gemm_panel<S, MR, 2>(rows, nc, kc, ak, a_row_stride, panel, rows_k, NR, cj, c_row_stride, first, last, act);
+        gemm_panel<S, MR, 2>(rows, nc, kc, ak, a_row_stride, panel, rows_k, NR, cj, c_row_stride, first, last, act,
+                               next);
       break;
     case 3:
       if constexpr (NRV >= 3)
-        gemm_panel<S, MR, 3>(rows, nc, kc, ak, a_row_stride, panel, rows_k, NR, cj, c_row_stride, first, last, act);
+        gemm_panel<S, MR, 3>(rows, nc, kc, ak, a_row_stride, panel, rows_k, NR, cj, c_row_stride, first, last, act,
+                               next);
       break;
     default:
       if constexpr (NRV >= 4)
-        gemm_panel<S, MR, 4>(rows, nc, kc, ak, a_row_stride, panel, rows_k, NR, cj, c_row_stride, first, last, act);
+        gemm_panel<S, MR, 4>(rows, nc, kc, ak, a_row_stride, panel, rows_k, NR, cj, c_row_stride, first, last, act,
+                               next);
       break;
   }
 }
@@ -455,13 +487,21 @@ void gemm(size_t rows, size_t cols, size_t k, const typename S::Elem* a, size_t 
   constexpr size_t NR = NRV * S::N;
   // K == 0 still needs one pass: the output is the bias (and its activation).
   const size_t kc_max = kRoundsInMemory<S> ? std::max<size_t>(k, 1) : kGemmKc;
+  // The k rows [k0, ...) of panel j0 (where the next block starts: gemm_tile's `next`), or null
+  // past the last panel or k-block. With a few dozen rows, a block's first row tile would otherwise
+  // wait on memory for most of the block (B is megabytes for a wide layer, read once per call).
+  auto block_rows = [&](size_t j0, size_t k0) -> const typename S::Elem* {
+    if (j0 >= cols || k0 >= k) return nullptr;
+    return packed_b + (j0 / NR) * (k + 1) * NR + (k0 + 1) * NR;
+  };
   if constexpr (ACC) {
     for (size_t j0 = 0; j0 < cols; j0 += NR) {
       const size_t nc = std::min(NR, cols - j0);
       for (size_t k0 = 0; k0 < k || k0 == 0; k0 += kc_max) {
         const size_t kc = std::min(kc_max, k - k0);
+        const auto* next = k0 + kc < k ? block_rows(j0, k0 + kc) : block_rows(j0 + NR, 0);
         gemm_block<S, MR, NRV>(rows, k, k0, kc, j0, nc, a, a_row_stride, packed_b, c, c_row_stride, false,
-                               k0 + kc >= k, act);
+                               k0 + kc >= k, act, next);
         if (k == 0) break;
       }
     }
@@ -469,9 +509,11 @@ void gemm(size_t rows, size_t cols, size_t k, const typename S::Elem* a, size_t 
     for (size_t k0 = 0; k0 < k || k0 == 0; k0 += kc_max) {
       const size_t kc = std::min(kc_max, k - k0);
       const bool first = k0 == 0, last = k0 + kc >= k;
-      for (size_t j0 = 0; j0 < cols; j0 += NR)
+      for (size_t j0 = 0; j0 < cols; j0 += NR) {
+        const auto* next = j0 + NR < cols ? block_rows(j0 + NR, k0) : block_rows(0, k0 + kc);
         gemm_block<S, MR, NRV>(rows, k, k0, kc, j0, std::min(NR, cols - j0), a, a_row_stride, packed_b, c,
-                               c_row_stride, first, last, act);
+                               c_row_stride, first, last, act, next);
+      }
       if (k == 0) break;
     }
   }

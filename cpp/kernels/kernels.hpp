@@ -35,9 +35,11 @@ using DwconvFn = void (*)(size_t channels, size_t pixels, size_t taps, const T* 
 // rows[ky] + (p + kx) * channels, kx = 0..kw-1 (a padded row points at zeros at least
 // (pixels + kw - 1) * channels long). A window of input vectors slides along the kernel row, so
 // each tap loads one new input vector. Per output element the arithmetic is exactly DwconvFn's.
-// DwconvRowFn computes pixels in tiles of this many (then one by one): runs that are multiples of it
-// waste nothing.
-constexpr size_t kDwRowTile = 4;
+// DwconvRowFn computes pixels in tiles of kDwRowTile (6: twelve independent accumulator chains with
+// two vectors of channels), then one tile of 4 and one of 2 for what is left, then one by one: runs
+// whose length is even waste nothing, and edge runs are cut to multiples of kDwRowEdgeTile.
+constexpr size_t kDwRowTile = 6;
+constexpr size_t kDwRowEdgeTile = 4;
 
 template <class T>
 using DwconvRowFn = void (*)(size_t channels, size_t pixels, size_t kh, size_t kw, const T* const* rows,

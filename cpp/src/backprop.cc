@@ -89,7 +89,7 @@ class KeptBuffers {
 
  private:
   struct Slot {
-    std::unique_ptr<T[]> data;
+    AlignedArray<T> data;
     int64_t size = 0;
   };
   static std::array<Slot, 4>& slots() {
@@ -922,7 +922,8 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
       const int64_t segments = std::min(parts, u1 - u0);
       parallel_for(segments, work_of({(u1 - u0 + segments - 1) / segments, unit_work}), [&](int64_t b, int64_t e) {
         DwScratch<T> s;
-        std::vector<T> mid, act_mid, dzbuf, dd, dzt, ddt, packed, dd_planes;
+        std::vector<T> mid, act_mid, dzbuf, dd, dzt, ddt, dd_planes;
+        AlignedVector<T> packed;
         TapLists<T> tl;
         for (int64_t seg = b; seg < e; ++seg)
           for (int64_t u = u0 + seg; u < u1; u += parts) {

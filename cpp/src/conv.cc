@@ -58,7 +58,7 @@ void run_conv(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, const
   const auto& k = L.table->template get<T>();
   const int64_t P = g.batch * g.h.out * g.w.out, C = g.in_channels, O = g.out_channels;
   const int64_t taps = g.taps(), K = taps * C;
-  const std::vector<T> zero = make_buffer<T>("the zero row", C);
+  const AlignedVector<T> zero = make_aligned_buffer<T>("the zero row", C);
   const auto act = make_activation<T>(L.params.activation);
   const TilePlan plan = plan_tiles<T>(P, K, k.gemm_mr, k.gemm_nr, O, threads_for_call());
   const int64_t tile = plan.tile;

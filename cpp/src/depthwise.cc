@@ -14,7 +14,7 @@ template <class T>
 void run_depthwise(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, const InputRows<T>& in, T* out) {
   const auto& k = L.table->template get<T>();
   const int64_t P = g.batch * g.h.out * g.w.out, CM = g.mid_channels();
-  const std::vector<T> zero = make_buffer<T>("the zero row", zero_length(g));
+  const AlignedVector<T> zero = make_aligned_buffer<T>("the zero row", zero_length(g));
   const auto act = make_activation<T>(L.params.activation);
   // Chunks of at most 256 pixels keep every thread busy on a small image. When the input rows are
   // gathered (not read in place) and there are rows enough for the threads, whole output rows, so

@@ -35,7 +35,8 @@ bool any_nonfinite(const T* w, int64_t n) {
 // path of depthwise_pixels (leave_out_padded_taps).
 template <class T>
 struct DepthwiseWeights {
-  std::vector<T> w_storage, b_storage;
+  AlignedVector<T> w_storage;
+  std::vector<T> b_storage;
   const T* w = nullptr;
   const T* b = nullptr;
   int64_t taps = 0, c = 0, m = 0;
@@ -50,7 +51,7 @@ struct DepthwiseWeights {
     if (borrow && m == 1 && dense) {
       w = filter.data;
     } else {
-      w_storage = make_buffer<T>("the depthwise filter", m * taps * c);
+      w_storage = make_aligned_buffer<T>("the depthwise filter", m * taps * c);
       for (int64_t mm = 0; mm < m; ++mm)
         for (int64_t y = 0; y < kh; ++y)
           for (int64_t x = 0; x < kw; ++x)
@@ -120,14 +121,20 @@ inline int64_t zero_length(const ConvGeometry& g) {
 template <class T>
 struct DwScratch {
   std::vector<const T*> rows;  // per kernel row, for the row-sliding kernel
-  std::vector<T> padded;       // zero-padded copies of the input under an edge run
+  AlignedVector<T> padded;     // zero-padded copies of the input under an edge run
   std::vector<const T*> base;
   std::vector<ptrdiff_t> step;
-  std::vector<T> tmp;  // [pixels][C], only for M > 1
+  AlignedVector<T> tmp;  // [pixels][C], only for M > 1
   RowCache<T> cache;   // input rows, when the input is not read in place
+  // Narrow rows (the ring of depthwise_pixels): KH whole input rows, zero-padded on both sides, each held for
+  // the output rows that read it; ring_key is n*H + ih per slot (-1: none).
+  AlignedArray<T> ring;
+  int64_t ring_size = 0;
+  std::vector<int64_t> ring_key;
+  std::vector<char> ring_used;
   // Exact path: the weights with the taps outside the input zeroed, for the valid tap rectangle
   // `masked_for` (ky0, ky1, kx0, kx1) they were last made for.
-  std::vector<T> masked;
+  AlignedVector<T> masked;
   int64_t masked_for[4] = {-1, -1, -1, -1};
 };
 
@@ -225,6 +232,63 @@ void depthwise_pixels(const ConvGeometry& g, const kernels::TypedKernels<T>& k, 
       clear(dst + (to - first) * C, (first + span - to) * C);
     }
   };
+  // Narrow rows with horizontal padding (a 7x7 or 14x14 image; a 5x5 or 7x7 kernel on 28 or 56
+  // columns): the edge runs' padded copies would be most of the row, made again for every output
+  // row under each kernel row. Instead each input row is copied once into a zero-padded slot of a
+  // ring (its padding zeroed once, when the ring is made) and the whole output row runs through the
+  // row-sliding kernel. Chosen when that copies fewer pixels per output row (OW + KW - 1 against
+  // KH times both edge runs' spans) and the ring stays within kRingBytes (a 63x63 window would make
+  // it a gigabyte). Input read in place only (dense rows); the same zeros are multiplied as on the
+  // edge copies: same bits.
+  constexpr int64_t kRingBytes = int64_t(1) << 21;
+  const int64_t PW = OW + KW - 1;  // a padded row, at horizontal stride 1 and dilation 1
+  const int64_t edge_span = 2 * (static_cast<int64_t>(kernels::kDwRowEdgeTile) + KW - 1);
+  const bool ring = sliding && !exact && in.direct && (g.w.pad_before > 0 || g.w.pad_after > 0) &&
+                    PW < KH * edge_span && C > 0 &&
+                    KH * PW <= kRingBytes / static_cast<int64_t>(sizeof(T)) / C;
+  // A slot holds input columns [0, cols) at padded column pad_before; the rest of it is zero.
+  const int64_t cols = std::min(W, PW - g.w.pad_before);
+  if (ring && s.ring_size != KH * PW * C) {
+    s.ring = make_raw_buffer<T>("the padded input rows", KH * PW * C);
+    s.ring_size = KH * PW * C;
+    s.ring_key.assign(static_cast<size_t>(KH), -1);
+    for (int64_t j = 0; j < KH; ++j) {
+      T* slot = s.ring.get() + j * PW * C;
+      std::memset(static_cast<void*>(slot), 0, static_cast<size_t>(g.w.pad_before * C) * sizeof(T));
+      std::memset(static_cast<void*>(slot + (g.w.pad_before + cols) * C), 0,
+                  static_cast<size_t>((PW - g.w.pad_before - cols) * C) * sizeof(T));
+    }
+  }
+  // Points s.rows at the padded rows under output row (n, oh), pixel ow0, copying the missing ones.
+  auto fill_ring_rows = [&](int64_t n, int64_t oh, int64_t ow0) {
+    const int64_t H = g.h.in;
+    s.ring_used.assign(static_cast<size_t>(KH), 0);
+    auto ih_of = [&](int64_t ky) { return oh * g.h.stride - g.h.pad_before + ky * g.h.dilation; };
+    for (int64_t ky = 0; ky < KH; ++ky) {  // rows already held
+      s.rows[ky] = nullptr;
+      if (!in_rows.ptr[ky]) continue;
+      for (int64_t j = 0; j < KH; ++j)
+        if (!s.ring_used[j] && s.ring_key[j] == n * H + ih_of(ky)) {
+          s.ring_used[j] = 1;
+          s.rows[ky] = s.ring.get() + (j * PW + ow0) * C;
+          break;
+        }
+    }
+    int64_t j = 0;
+    for (int64_t ky = 0; ky < KH; ++ky) {
+      if (!in_rows.ptr[ky]) {
+        s.rows[ky] = zero;  // a padded row: zero_length covers a whole padded row
+        continue;
+      }
+      if (s.rows[ky]) continue;
+      while (s.ring_used[j]) ++j;  // the rows under one output row are distinct: a slot is left
+      s.ring_used[j] = 1;
+      s.ring_key[j] = n * H + ih_of(ky);
+      T* slot = s.ring.get() + j * PW * C;
+      std::copy(in_rows.at(ky, 0), in_rows.at(ky, 0) + cols * C, slot + g.w.pad_before * C);
+      s.rows[ky] = slot + ow0 * C;
+    }
+  };
   // The weights for pixels whose in-input taps are rows [ky0, ky1) x columns [kx0, kx1): dw.w
   // itself when that is the whole kernel, else a copy with the other taps zeroed.
   auto weights_for = [&](int64_t ky0, int64_t ky1, int64_t kx0, int64_t kx1) -> const T* {
@@ -242,14 +306,9 @@ void depthwise_pixels(const ConvGeometry& g, const kernels::TypedKernels<T>& k, 
     }
     return s.masked.data();
   };
-  // Pixels [ow0, ow0+cnt) of the current output row into o, with weights w. Both kernels give the
-  // same bits.
-  auto run = [&](int64_t ow0, int64_t cnt, T* o, bool edge, const T* w) {
-    // (Without the sliding kernel, an edge run is a single pixel: fill_taps describes it exactly.)
-    const bool slide = sliding && cnt > 1;
-    if (slide && edge) fill_padded_rows(ow0, cnt);
-    else if (slide) fill_rows(ow0);
-    else fill_taps(ow0);
+  // Pixels [ow0, ow0+cnt) of the current output row into o, with weights w: the rows (slide) or
+  // taps already described in s. Both kernels give the same bits.
+  auto compute = [&](int64_t cnt, T* o, const T* w, bool slide) {
     auto pass = [&](const T* wm, const T* bm, T* dst, int64_t ostride) {
       if (slide) k.dwconv_row(C, cnt, KH, KW, s.rows.data(), wm, bm, dst, ostride, act);
       else k.dwconv(C, cnt, taps, s.base.data(), s.step.data(), wm, bm, dst, ostride, act);
@@ -264,6 +323,14 @@ void depthwise_pixels(const ConvGeometry& g, const kernels::TypedKernels<T>& k, 
       for (int64_t q = 0; q < cnt; ++q)
         for (int64_t c = 0; c < C; ++c) o[q * CM + c * M + m] = s.tmp[q * C + c];
     }
+  };
+  auto run = [&](int64_t ow0, int64_t cnt, T* o, bool edge, const T* w) {
+    // (Without the sliding kernel, an edge run is a single pixel: fill_taps describes it exactly.)
+    const bool slide = sliding && cnt > 1;
+    if (slide && edge) fill_padded_rows(ow0, cnt);
+    else if (slide) fill_rows(ow0);
+    else fill_taps(ow0);
+    compute(cnt, o, w, slide);
   };
   int64_t p = p0;
   while (p < p0 + count) {
@@ -286,12 +353,18 @@ void depthwise_pixels(const ConvGeometry& g, const kernels::TypedKernels<T>& k, 
       p += end - ow;
       continue;
     }
+    if (ring) {
+      fill_ring_rows(n, oh, ow);
+      compute(end - ow, o, dw.w, true);
+      p += end - ow;
+      continue;
+    }
     // Edge runs go whole through the row-sliding kernel where it applies, else pixel by pixel.
     // There they are widened into the interior to whole pixel tiles of the kernel (a 5x5 kernel's
     // 2 edge pixels would otherwise go one by one), the padded copy being the input there.
     int64_t ea = a, eb = b;
     if (sliding && b > a) {
-      const int64_t tile = static_cast<int64_t>(kernels::kDwRowTile);
+      const int64_t tile = static_cast<int64_t>(kernels::kDwRowEdgeTile);
       if (a > ow) ea = std::min(b, ow + (a - ow + tile - 1) / tile * tile);
       if (end > b) eb = std::max(ea, end - (end - b + tile - 1) / tile * tile);
     }

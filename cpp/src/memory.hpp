@@ -2,11 +2,13 @@
 // AllocationError (a MemoryError in Python) that names the buffer and its size.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -61,16 +63,65 @@ auto allocate_checked(const char* what, int64_t n, F attempt) -> decltype(attemp
   }
 }
 
+// What the kernels stream (packed filters, depthwise weights, scratch tiles) starts on a cache line:
+// a 64-byte vector load from a buffer that malloc placed 16 bytes past a line boundary straddles two
+// lines, and the depthwise step on such buffers measured 15-50% slower (AVX-512, data in L1/L2).
+constexpr size_t kCacheLine = 64;
+
+template <class T>
+struct CacheLineAllocator {
+  using value_type = T;
+  CacheLineAllocator() = default;
+  template <class U>
+  CacheLineAllocator(const CacheLineAllocator<U>&) noexcept {}  // NOLINT: allocators convert implicitly
+  T* allocate(size_t n) {
+    if (n > static_cast<size_t>(PTRDIFF_MAX) / sizeof(T)) throw std::bad_array_new_length();
+    return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(kCacheLine)));
+  }
+  void deallocate(T* p, size_t) noexcept { ::operator delete(p, std::align_val_t(kCacheLine)); }
+  template <class U>
+  bool operator==(const CacheLineAllocator<U>&) const noexcept { return true; }
+  template <class U>
+  bool operator!=(const CacheLineAllocator<U>&) const noexcept { return false; }
+};
+
+// A vector whose elements start on a cache line.
+template <class T>
+using AlignedVector = std::vector<T, CacheLineAllocator<T>>;
+
+struct CacheLineDelete {
+  template <class T>
+  void operator()(T* p) const noexcept {
+    ::operator delete[](p, std::align_val_t(kCacheLine));
+  }
+};
+
+// An uninitialised array of trivially constructible elements that starts on a cache line.
+template <class T>
+using AlignedArray = std::unique_ptr<T[], CacheLineDelete>;
+
 // A zeroed buffer of n elements for `what`.
 template <class T>
 std::vector<T> make_buffer(const char* what, int64_t n) {
   return allocate_checked<T>(what, n, [n] { return std::vector<T>(static_cast<size_t>(n)); });
 }
 
-// An uninitialised buffer of n elements for `what`: pages never written are never resident.
+// The same, starting on a cache line: for what the kernels stream.
 template <class T>
-std::unique_ptr<T[]> make_raw_buffer(const char* what, int64_t n) {
-  return allocate_checked<T>(what, n, [n] { return std::unique_ptr<T[]>(new T[static_cast<size_t>(n)]); });
+AlignedVector<T> make_aligned_buffer(const char* what, int64_t n) {
+  return allocate_checked<T>(what, n, [n] { return AlignedVector<T>(static_cast<size_t>(n)); });
+}
+
+// An uninitialised buffer of n elements for `what`, starting on a cache line: pages never written
+// are never resident.
+template <class T>
+AlignedArray<T> make_raw_buffer(const char* what, int64_t n) {
+  static_assert(std::is_trivially_default_constructible<T>::value, "left uninitialised");
+  return allocate_checked<T>(what, n, [n] {
+    if (static_cast<uint64_t>(n) > static_cast<uint64_t>(PTRDIFF_MAX) / sizeof(T)) throw std::bad_array_new_length();
+    return AlignedArray<T>(static_cast<T*>(::operator new[](static_cast<size_t>(n) * sizeof(T),
+                                                             std::align_val_t(kCacheLine))));
+  });
 }
 
 }  // namespace detail

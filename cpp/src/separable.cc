@@ -17,7 +17,7 @@ template <class T>
 void run_separable(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, const InputRows<T>& in, T* out) {
   const auto& k = L.table->template get<T>();
   const int64_t P = g.batch * g.h.out * g.w.out, CM = g.mid_channels(), O = g.out_channels;
-  const std::vector<T> zero = make_buffer<T>("the zero row", zero_length(g));
+  const AlignedVector<T> zero = make_aligned_buffer<T>("the zero row", zero_length(g));
   const auto dw_act = make_activation<T>(L.params.depthwise_activation);
   const auto act = make_activation<T>(L.params.activation);
   const TilePlan plan = plan_tiles<T>(P, CM, k.gemm_mr, k.gemm_nr, L.og, threads_for_call());
@@ -25,7 +25,7 @@ void run_separable(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, 
   const int64_t work = plan.tile * CM * (g.taps() + std::min(plan.block_cols, L.og) * L.groups);
   parallel_for(plan.tiles * plan.col_blocks, work, [&](int64_t b, int64_t e) {
     DwScratch<T> s;
-    const std::unique_ptr<T[]> mid = make_raw_buffer<T>("the separable tile scratch", plan.tile * CM);
+    const AlignedArray<T> mid = make_raw_buffer<T>("the separable tile scratch", plan.tile * CM);
     for (int64_t i = b; i < e; ++i) {
       const int64_t ti = i / plan.col_blocks, cb = i % plan.col_blocks;
       const int64_t p0 = ti * plan.tile, cnt = std::min(plan.tile, P - p0);

@@ -121,7 +121,7 @@ struct RowSet {
 // columns, so a thread holds a few runs' worth of input, not whole rows.
 template <class T>
 struct RowCache {
-  std::unique_ptr<T[]> buf;                   // [KH][cap]
+  AlignedArray<T> buf;                        // [KH][cap]
   int64_t cap = 0;                            // elements per slot
   std::vector<int64_t> key, from, to;         // per slot: n*H + ih (-1: none), its columns [from, to)
   std::vector<const T*> ptr;                  // per kernel row of the current run
