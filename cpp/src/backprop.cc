@@ -920,7 +920,19 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
       const int64_t PB = offsets.back();
       // Segment s: the units u0 + s, u0 + s + parts, ... of the block (all in part (u0 + s) % parts).
       const int64_t segments = std::min(parts, u1 - u0);
-      parallel_for(segments, work_of({(u1 - u0 + segments - 1) / segments, unit_work}), [&](int64_t b, int64_t e) {
+      // A block of one unit (a small image) runs on the calling thread, which then splits the unit's
+      // dA product between the threads (rows of the result: the same bits); otherwise the segments go
+      // to the threads.
+      const bool one_unit = segments == 1;
+      auto gemm_rows = [&](int64_t rows, int64_t tile, int64_t work_per_row, auto&& body) {
+        const int64_t tiles = (rows + tile - 1) / tile;
+        auto run = [&](int64_t b, int64_t e) {
+          for (int64_t t = b; t < e; ++t) body(t * tile, std::min(tile, rows - t * tile));
+        };
+        if (one_unit) parallel_for(tiles, work_of({tile, work_per_row}), run);
+        else run(0, tiles);
+      };
+      auto phase1 = [&](int64_t b, int64_t e) {
         DwScratch<T> s;
         std::vector<T> mid, act_mid, dzbuf, dd, dzt, ddt, dd_planes;
         AlignedVector<T> packed;
@@ -967,12 +979,13 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
               dd.resize(static_cast<size_t>(RP * CM));
               if (!da_transposed) {
                 // In row tiles whose [rows, kg] result stays in L2 across the k-blocks.
-                for (int64_t i0 = 0; i0 < RP; i0 += da_tile)
+                T* ddw = dd.data();
+                gemm_rows(RP, da_tile, work_of({CM, og}), [&](int64_t i0, int64_t rows) {
                   for (int64_t gi = 0; gi < G; ++gi)
-                    k.gemm(static_cast<size_t>(std::min(da_tile, RP - i0)), static_cast<size_t>(kg),
-                           static_cast<size_t>(og), dz + i0 * O + gi * og, static_cast<size_t>(O),
-                           packed_bt + gi * bt_group, dd.data() + i0 * CM + gi * kg, static_cast<size_t>(CM),
-                           none);
+                    k.gemm(static_cast<size_t>(rows), static_cast<size_t>(kg), static_cast<size_t>(og),
+                           dz + i0 * O + gi * og, static_cast<size_t>(O), packed_bt + gi * bt_group,
+                           ddw + i0 * CM + gi * kg, static_cast<size_t>(CM), none);
+                });
               } else {
                 dzt.resize(static_cast<size_t>(og * RP));
                 ddt.resize(static_cast<size_t>(kg * RP));
@@ -982,9 +995,15 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
                   transpose(dz + gi * og, RP, og, O, 1, dzt.data(), RP);
                   k.gemm_pack(static_cast<size_t>(og), static_cast<size_t>(RP), dzt.data(), static_cast<size_t>(RP),
                               nullptr, packed.data());
-                  k.gemm(static_cast<size_t>(kg), static_cast<size_t>(RP), static_cast<size_t>(og),
-                         pointwise_filter.data + gi * og, static_cast<size_t>(pointwise_filter.strides[2]),
-                         packed.data(), ddt.data(), static_cast<size_t>(RP), none);
+                  const T* pk = packed.data();
+                  T* dt = ddt.data();
+                  gemm_rows(kg, std::max(mr, (kg + threads - 1) / threads + mr - 1) / mr * mr, work_of({RP, og}),
+                            [&](int64_t j0, int64_t rows) {
+                              k.gemm(static_cast<size_t>(rows), static_cast<size_t>(RP), static_cast<size_t>(og),
+                                     pointwise_filter.data + j0 * pointwise_filter.strides[2] + gi * og,
+                                     static_cast<size_t>(pointwise_filter.strides[2]), pk, dt + j0 * RP,
+                                     static_cast<size_t>(RP), none);
+                            });
                   transpose(ddt.data(), kg, RP, RP, 1, dd.data() + gi * kg, CM);
                 }
               }
@@ -1031,7 +1050,11 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
               depthwise_input_rows(g, k, dw_dense.data(), ddp, dd_plane, n, er0, R, ec0, Q, ih0, ih1, iw0, iw1,
                                    dx_out->data, tl);
           }
-      });
+      };
+      if (one_unit)
+        phase1(0, 1);
+      else
+        parallel_for(segments, work_of({(u1 - u0 + segments - 1) / segments, unit_work}), phase1);
       if (!want_dpw) continue;
       // dPW += A_block^T x dZ_block per group: dZ_block packed whole (as the forward pass packs its
       // filter), then row tiles of A^T whose [rows, og] result stays in L2 across the k-blocks.

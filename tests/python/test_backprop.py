@@ -160,23 +160,30 @@ def test_separable_gradients_across_unit_edges(rng, layout):
 
 
 @pytest.mark.parametrize("groups,m,acts", [(1, 1, (None, None)), (2, 2, ("relu", "relu6"))])
-def test_separable_wide_filter_few_pixels(rng, groups, m, acts, isa):
+def test_separable_wide_filter_few_pixels(rng, restore_threads, groups, m, acts, isa):
     # Few pixels against a wide pointwise filter: dA = dZ x PW^T is computed transposed, the filter
     # read in place. A filter whose columns are not contiguous takes the packed path instead: the
-    # same bits.
-    c, o = 48, 96
-    x = _rand(rng, (1, 3, 3, c), F32, 2.0)
-    dy = _rand(rng, (1, 3, 3, o), F32)
-    fd = _rand(rng, (3, 3, c, m), F32)
-    fp = _rand(rng, (1, 1, c * m // groups, o), F32)
-    kwargs = {"depthwise_bias": _rand(rng, (c * m,), F32), "depthwise_activation": acts[0],
-              "bias": _rand(rng, (o,), F32), "activation": acts[1]}
-    want = rb.separable(x, fd, fp, groups, dy, 1, "SAME", **kwargs)
-    got = sepcpp.super_separable_conv2d_backprop(x, fd, fp, groups, dy, 1, "SAME", **kwargs)
-    packed = sepcpp.super_separable_conv2d_backprop(x, fd, np.asfortranarray(fp), groups, dy, 1, "SAME", **kwargs)
-    for name, g, w, gp in zip(got._fields, got, want, packed):
-        assert_close(g, w, F32, reduction=1000, what=f"separable {name} gradient, {isa}")
-        assert g.tobytes() == gp.tobytes(), name
+    # same bits. A 14x14 image at 512 channels is one unit too, with dA packed: both split the
+    # unit's product between threads, with the same bits for 1, 2 and 3 threads.
+    for shape, o in [((1, 3, 3, 48), 96), ((1, 14, 14, 512), 32)]:
+        c = shape[-1]
+        x = _rand(rng, shape, F32, 2.0)
+        dy = _rand(rng, shape[:3] + (o,), F32)
+        fd = _rand(rng, (3, 3, c, m), F32)
+        fp = _rand(rng, (1, 1, c * m // groups, o), F32, 1 / np.sqrt(c))
+        kwargs = {"depthwise_bias": _rand(rng, (c * m,), F32), "depthwise_activation": acts[0],
+                  "bias": _rand(rng, (o,), F32), "activation": acts[1]}
+        want = rb.separable(x, fd, fp, groups, dy, 1, "SAME", **kwargs)
+        got = {}
+        for t in (1, 2, 3):
+            sepcpp.set_num_threads(t)
+            got[t] = sepcpp.super_separable_conv2d_backprop(x, fd, fp, groups, dy, 1, "SAME", **kwargs)
+        packed = sepcpp.super_separable_conv2d_backprop(x, fd, np.asfortranarray(fp), groups, dy, 1, "SAME",
+                                                        **kwargs)
+        for i, (name, g, w) in enumerate(zip(got[1]._fields, got[1], want)):
+            assert_close(g, w, F32, reduction=1000, what=f"{shape} separable {name} gradient, {isa}")
+            for other in (got[2][i], got[3][i], packed[i]):
+                assert g.tobytes() == other.tobytes(), (shape, name)
 
 
 def test_separable_pointwise_gradient_in_blocks(rng, restore_threads):
