@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "kernels.hpp"
@@ -77,38 +78,56 @@ inline __m256i round_bf16(__m512 v) {
 }
 
 // C tile (16 x 16 floats in `acc`) -> rows [0, mr) and columns [0, nc) of c, clamped and rounded.
+// VCVTNEPS2BF16 (one instruction against round_bf16's dozen: with k of 32 to 128 the rounding costs
+// as much as the tiles) rounds to nearest even as round_bf16 does for every float but denormals,
+// which it flushes to zero, and NaNs, whose payload it keeps; a row holding either takes round_bf16
+// (compared over all 2^32 floats: they agree everywhere else).
 void store_tile(const float* acc, size_t mr, size_t nc, bfloat16* c, size_t c_row_stride,
                 const Activation<bfloat16>& act) {
   const __m512 lo = _mm512_set1_ps(static_cast<float>(act.lo)), hi = _mm512_set1_ps(static_cast<float>(act.hi));
+  const __m512 tiny = _mm512_set1_ps(1.17549435e-38f), zero = _mm512_setzero_ps();
+  const __mmask32 cols = static_cast<__mmask32>((1u << nc) - 1u);
   for (size_t r = 0; r < mr; ++r) {
-    __m512 v = _mm512_loadu_ps(acc + r * kTile);
+    __m512 v = _mm512_load_ps(acc + r * kTile);
     if (act.clamp) v = _mm512_min_ps(hi, _mm512_max_ps(lo, v));  // NaN passes
-    const __m256i h = round_bf16(v);
-    if (nc == kTile) {
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + r * c_row_stride), h);
-    } else {
-      uint16_t tmp[kTile];
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(tmp), h);
-      std::memcpy(c + r * c_row_stride, tmp, nc * sizeof(uint16_t));
-    }
+    __m256i h = reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v));
+    // |v| < FLT_MIN (or unordered: NaN), and v != 0
+    const __mmask16 odd = _mm512_mask_cmp_ps_mask(_mm512_cmp_ps_mask(_mm512_abs_ps(v), tiny, _CMP_NGE_UQ), v, zero,
+                                                  _CMP_NEQ_UQ);
+    if (__builtin_expect(odd != 0, 0)) h = round_bf16(v);
+    _mm512_mask_storeu_epi16(c + r * c_row_stride, cols, _mm512_castsi256_si512(h));
   }
 }
 
 // The partial sums of one block (32 x 32 floats, row-major) between k-blocks; a C tile (tr, tc) of
 // it starts at tr * 16 * 32 + tc * 16 with a row stride of 128 bytes.
 constexpr long kPartStride = kNr * sizeof(float);
+// A in the per-thread buffer: per block of 32 rows, per k step, the block's two A tiles one after
+// the other (32 rows of 32 values, 64 bytes a row: 2 KiB), so that a tile is 1 KiB in a row.
+constexpr size_t kAStep = kMr * kKstep;
+constexpr long kARowBytes = kKstep * sizeof(bfloat16);
 
-// One block of up to 32 rows x one panel of up to 32 columns over the k-block [k0, k0 + kc). `a`
-// points at the block's rows (zero-padded to whole tiles of rows and to kp columns; row stride
-// a_stride elements) at column k0, `bp` at the panel's pair row k0 / 2. The first k-block starts
-// from the bias (row stride 0: the same 16 floats in every row, so that per element the sum is
-// bias + products, as on the other levels), later ones from the partial sums in `part`; the last
-// rounds into C, the others store the partial sums (float32: exactly). The tile numbers are
-// immediates, hence the four shapes as template arguments.
-template <bool kTwoRows, bool kTwoCols>
-void block_amx(size_t mr, size_t nc, size_t kc, const bfloat16* a, size_t a_stride, const bfloat16* bp,
-               const float* bias, float* part, bool first, bool last, bfloat16* c, size_t c_row_stride,
-               const Activation<bfloat16>& act) {
+// k per k-block: all of k up to 2048 (a block's four C tiles stay in the tile registers from the
+// bias to the rounding), beyond that k-blocks with the partial sums stored between them (for a
+// panel and a row block of 128 KiB each when k is 2048: twice L1, a fraction of L2).
+constexpr size_t kKc = 2048;
+// Software prefetch of the operands kPrefetchSteps steps ahead, for blocks of at least
+// kPrefetchMin steps: a tile load stalls the tile unit until its 16 lines are in (the tile
+// registers are not renamed, so the next step's loads wait for this step's products), and the
+// operands of a long block stream from L2 (a panel of 1024 x 32 and a row block of 32 x 1024 are
+// 64 KiB each); a short block's operands stay in L1, where the prefetches only cost (measured:
+// about 1.1-1.17x at k = 1024, 0.9x at k = 128-300).
+constexpr size_t kPrefetchSteps = 2, kPrefetchMin = 24;
+
+// One block of up to 32 rows x one panel of up to 32 columns over `steps` k steps. `a` points at
+// the block's first step in the buffer, `bp` at the panel's pair row of that step. The first
+// k-block starts from the bias (row stride 0: the same 16 floats in every row, so that per element
+// the sum is bias + products, as on the other levels), later ones from the partial sums in `part`;
+// the last rounds into C, the others store the partial sums (float32: exactly). The tile numbers
+// are immediates, hence the four shapes as template arguments.
+template <bool kTwoRows, bool kTwoCols, bool kPrefetch>
+void block_amx(size_t mr, size_t nc, size_t steps, const bfloat16* a, const bfloat16* bp, const float* bias,
+               float* part, bool first, bool last, bfloat16* c, size_t c_row_stride, const Activation<bfloat16>& act) {
   if (first) {
     _tile_loadd(0, bias, 0);
     if (kTwoCols) _tile_loadd(1, bias + kTile, 0);
@@ -120,10 +139,17 @@ void block_amx(size_t mr, size_t nc, size_t kc, const bfloat16* a, size_t a_stri
     if (kTwoRows) _tile_loadd(2, part + kTile * kNr, kPartStride);
     if (kTwoRows && kTwoCols) _tile_loadd(3, part + kTile * kNr + kTile, kPartStride);
   }
-  const long a_bytes = static_cast<long>(a_stride * sizeof(bfloat16)), b_bytes = kPairRow * sizeof(bfloat16);
-  for (size_t k0 = 0; k0 < kc; k0 += kKstep, bp += (kKstep / 2) * kPairRow) {
-    _tile_loadd(4, a + k0, a_bytes);
-    if (kTwoRows) _tile_loadd(5, a + kTile * a_stride + k0, a_bytes);
+  constexpr long b_bytes = kPairRow * sizeof(bfloat16);
+  for (size_t s = 0; s < steps; ++s, a += kAStep, bp += (kKstep / 2) * kPairRow) {
+    if (kPrefetch) {
+      // Both operands of the step kPrefetchSteps ahead (2 KiB each) into L1. Past the block's
+      // last step the A lines are the next row block's first (in use next), the B lines unused.
+      const char* pa = reinterpret_cast<const char*>(a + kPrefetchSteps * kAStep);
+      const char* pb = reinterpret_cast<const char*>(bp + kPrefetchSteps * (kKstep / 2) * kPairRow);
+      for (int l = 0; l < 32; ++l) _mm_prefetch(pa + 64 * l, _MM_HINT_T0), _mm_prefetch(pb + 64 * l, _MM_HINT_T0);
+    }
+    _tile_loadd(4, a, kARowBytes);
+    if (kTwoRows) _tile_loadd(5, a + kTile * kKstep, kARowBytes);
     _tile_loadd(6, bp, b_bytes);
     if (kTwoCols) _tile_loadd(7, bp + 2 * kTile, b_bytes);
     _tile_dpbf16ps(0, 4, 6);
@@ -138,87 +164,86 @@ void block_amx(size_t mr, size_t nc, size_t kc, const bfloat16* a, size_t a_stri
     if (kTwoRows && kTwoCols) _tile_stored(3, part + kTile * kNr + kTile, kPartStride);
     return;
   }
-  alignas(64) float acc[kTile * kTile];
+  alignas(64) float acc[4][kTile * kTile];
   const size_t mr0 = std::min(mr, kTile), nc0 = std::min(nc, kTile);
-  _tile_stored(0, acc, kTile * sizeof(float));
-  store_tile(acc, mr0, nc0, c, c_row_stride, act);
-  if (kTwoCols) {
-    _tile_stored(1, acc, kTile * sizeof(float));
-    store_tile(acc, mr0, nc - kTile, c + kTile, c_row_stride, act);
-  }
-  if (kTwoRows) {
-    _tile_stored(2, acc, kTile * sizeof(float));
-    store_tile(acc, mr - kTile, nc0, c + kTile * c_row_stride, c_row_stride, act);
-  }
-  if (kTwoRows && kTwoCols) {
-    _tile_stored(3, acc, kTile * sizeof(float));
-    store_tile(acc, mr - kTile, nc - kTile, c + kTile * c_row_stride + kTile, c_row_stride, act);
-  }
+  _tile_stored(0, acc[0], kTile * sizeof(float));
+  if (kTwoCols) _tile_stored(1, acc[1], kTile * sizeof(float));
+  if (kTwoRows) _tile_stored(2, acc[2], kTile * sizeof(float));
+  if (kTwoRows && kTwoCols) _tile_stored(3, acc[3], kTile * sizeof(float));
+  store_tile(acc[0], mr0, nc0, c, c_row_stride, act);
+  if (kTwoCols) store_tile(acc[1], mr0, nc - kTile, c + kTile, c_row_stride, act);
+  if (kTwoRows) store_tile(acc[2], mr - kTile, nc0, c + kTile * c_row_stride, c_row_stride, act);
+  if (kTwoRows && kTwoCols) store_tile(acc[3], mr - kTile, nc - kTile, c + kTile * c_row_stride + kTile, c_row_stride, act);
 }
 
-// dst[0, n) = src[0, m) then zeros (m <= n, n a multiple of 32), in 64-byte masked moves: rows of A are
-// short (32 values for a 32-channel layer), where memcpy's `rep movs` costs more than the tiles.
-inline void copy_row(const bfloat16* src, size_t m, bfloat16* dst, size_t n) {
-  for (size_t j = 0; j < n; j += 32) {
-    const size_t valid = j < m ? std::min<size_t>(32, m - j) : 0;
-    const __mmask32 mask = valid == 32 ? ~__mmask32(0) : static_cast<__mmask32>((1u << valid) - 1u);
-    _mm512_storeu_si512(dst + j, _mm512_maskz_loadu_epi16(mask, src + j));
-  }
+// The rows [r0, r0 + n) of a block of A (r0 + n <= 32; valid values per row m <= kp) into the
+// buffer's layout, zero past m; 64-byte masked moves (rows of A are short: 32 values for a
+// 32-channel layer, where memcpy's `rep movs` costs more than the tiles).
+inline void copy_rows(const bfloat16* src, size_t src_stride, size_t r0, size_t n, size_t m, size_t kp, bfloat16* dst) {
+  for (size_t r = r0; r < r0 + n; ++r, src += src_stride)
+    for (size_t j = 0; j < kp; j += kKstep) {
+      const size_t valid = j < m ? std::min<size_t>(kKstep, m - j) : 0;
+      const __mmask32 mask = valid == kKstep ? ~__mmask32(0) : static_cast<__mmask32>((1u << valid) - 1u);
+      _mm512_store_si512(dst + (j / kKstep) * kAStep + r * kKstep, _mm512_maskz_loadu_epi16(mask, src + j));
+    }
 }
-
-// k per k-block: a panel's block (256 x 32 values, 16 KiB) stays in L1 while the row blocks stream
-// past it, and a row block's (32 x 256, 16 KiB) beside it.
-constexpr size_t kKc = 256;
 
 void gemm_amx(size_t rows, size_t cols, size_t k, const bfloat16* a, size_t a_row_stride, const bfloat16* packed_b,
               bfloat16* c, size_t c_row_stride, const Activation<bfloat16>& act) {
   const size_t kp = (k + kKstep - 1) / kKstep * kKstep;
   // A tile rows must hold kp values each, zero past k (never a value past A's row, which could be
   // NaN: 0 x NaN is NaN), and a block must have whole tiles of rows: A is copied, zero-padded, into
-  // a per-thread buffer (rows x k values against rows x k x cols multiply-adds), k-block by k-block
-  // ([k-block][row][kc]): a row block's k-block is then 16 KiB in a row, where the rows of A, a
-  // power of two apart, would fall into a few L1 sets and evict each other. Rows past `rows` in
-  // the last block are zero too; their C rows are computed and not stored.
-  thread_local std::vector<bfloat16> buf;
+  // a per-thread buffer (rows x k values against rows x k x cols multiply-adds). Rows past `rows`
+  // in the last block are zero too; their C rows are computed and not stored.
+  thread_local std::vector<bfloat16> buf_store;  // `buf` starts at its first 64-byte boundary
   thread_local std::vector<float> parts;
-  const size_t padded_rows = (rows + kMr - 1) / kMr * kMr;
-  if (buf.size() < padded_rows * kp) buf.resize(padded_rows * kp);
-  for (size_t k0 = 0; k0 < kp; k0 += kKc) {
-    const size_t kc = std::min(kKc, kp - k0), kv = k0 < k ? std::min(kc, k - k0) : 0;  // values in A
-    bfloat16* dst = buf.data() + k0 * padded_rows;
-    for (size_t r = 0; r < rows; ++r) copy_row(a + r * a_row_stride + k0, kv, dst + r * kc, kc);
-    std::memset(static_cast<void*>(dst + rows * kc), 0, (padded_rows - rows) * kc * sizeof(bfloat16));
+  const size_t padded_rows = (rows + kMr - 1) / kMr * kMr, blocks = padded_rows / kMr;
+  if (buf_store.size() < padded_rows * kp + 32) buf_store.resize(padded_rows * kp + 32);
+  bfloat16* const buf = buf_store.data() + (-reinterpret_cast<uintptr_t>(buf_store.data()) / sizeof(bfloat16)) % 32;
+  for (size_t i0 = 0; i0 < padded_rows; i0 += kMr) {
+    const size_t n = rows > i0 ? std::min(kMr, rows - i0) : 0;
+    bfloat16* dst = buf + i0 * kp;
+    copy_rows(a + i0 * a_row_stride, a_row_stride, 0, n, k, kp, dst);
+    copy_rows(a, 0, n, kMr - n, 0, kp, dst);
   }
-  const size_t panels = (cols + kNr - 1) / kNr, blocks = padded_rows / kMr;
+  const size_t panels = (cols + kNr - 1) / kNr;
   if (kp > kKc && parts.size() < panels * blocks * kMr * kNr) parts.resize(panels * blocks * kMr * kNr);
   configure_tiles();
-  // k-blocks outer; then panels, then row blocks: a panel's k-block is read from memory once and
-  // then from L1 by every row block.
+  auto one = [&](size_t k0, size_t kc, size_t j0, size_t i0) {
+    const bool first = k0 == 0, last = k0 + kc >= kp;
+    const size_t nc = std::min(kNr, cols - j0), mr = std::min(kMr, rows - i0);
+    const bfloat16* panel = packed_b + (j0 / kNr) * gemm_panel_size(k, kNr, kKstep);
+    const float* bias = reinterpret_cast<const float*>(panel);
+    const bfloat16* bp = panel + kKstep * kNr + (k0 / 2) * kPairRow;
+    const bfloat16* ai = buf + i0 * kp + (k0 / kKstep) * kAStep;
+    float* part = parts.empty() ? nullptr : parts.data() + ((j0 / kNr) * blocks + i0 / kMr) * kMr * kNr;
+    bfloat16* cij = c + i0 * c_row_stride + j0;
+    const size_t steps = kc / kKstep;
+    const bool two_rows = mr > kTile, two_cols = nc > kTile;
+    auto run = [&](auto two_rows_c, auto two_cols_c) {
+      constexpr bool kR = decltype(two_rows_c)::value, kC = decltype(two_cols_c)::value;
+      if (steps >= kPrefetchMin)
+        block_amx<kR, kC, true>(mr, nc, steps, ai, bp, bias, part, first, last, cij, c_row_stride, act);
+      else
+        block_amx<kR, kC, false>(mr, nc, steps, ai, bp, bias, part, first, last, cij, c_row_stride, act);
+    };
+    using T = std::true_type;
+    using F = std::false_type;
+    if (two_rows && two_cols)
+      run(T(), T());
+    else if (two_rows)
+      run(T(), F());
+    else if (two_cols)
+      run(F(), T());
+    else
+      run(F(), F());
+  };
+  // Panels outer, row blocks inner (measured against row blocks outer: the same within the noise;
+  // against k-blocks of 256 with the partial sums through memory: 1.2-1.9x slower).
   for (size_t k0 = 0; k0 < kp || k0 == 0; k0 += kKc) {
     const size_t kc = std::min(kKc, kp - k0);
-    const bool first = k0 == 0, last = k0 + kc >= kp;
-    for (size_t j0 = 0; j0 < cols; j0 += kNr) {
-      const size_t nc = std::min(kNr, cols - j0);
-      const bfloat16* panel = packed_b + (j0 / kNr) * gemm_panel_size(k, kNr, kKstep);
-      const float* bias = reinterpret_cast<const float*>(panel);
-      const bfloat16* bp = panel + kKstep * kNr + (k0 / 2) * kPairRow;
-      const bool two_cols = nc > kTile;
-      for (size_t i0 = 0; i0 < rows; i0 += kMr) {
-        const size_t mr = std::min(kMr, rows - i0);
-        const bfloat16* ai = buf.data() + k0 * padded_rows + i0 * kc;
-        float* part = parts.empty() ? nullptr : parts.data() + ((j0 / kNr) * blocks + i0 / kMr) * kMr * kNr;
-        bfloat16* cij = c + i0 * c_row_stride + j0;
-        const bool two_rows = mr > kTile;
-        if (two_rows && two_cols)
-          block_amx<true, true>(mr, nc, kc, ai, kc, bp, bias, part, first, last, cij, c_row_stride, act);
-        else if (two_rows)
-          block_amx<true, false>(mr, nc, kc, ai, kc, bp, bias, part, first, last, cij, c_row_stride, act);
-        else if (two_cols)
-          block_amx<false, true>(mr, nc, kc, ai, kc, bp, bias, part, first, last, cij, c_row_stride, act);
-        else
-          block_amx<false, false>(mr, nc, kc, ai, kc, bp, bias, part, first, last, cij, c_row_stride, act);
-      }
-    }
+    for (size_t j0 = 0; j0 < cols; j0 += kNr)
+      for (size_t i0 = 0; i0 < rows; i0 += kMr) one(k0, kc, j0, i0);
     if (kp == 0) break;
   }
   _tile_release();  // the tile state is large: do not leave it for the kernel to save and restore

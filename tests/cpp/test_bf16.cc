@@ -239,6 +239,8 @@ int main(int argc, char** argv) {
       {OpKind::kDepthwise, 1, 13, 12, 35, 5, 5, 2, 0, 2, P::kValid, false, A::kNone, Layout::kNCHW},
       {OpKind::kPointwise, 2, 5, 7, 69, 1, 1, 1, 33, 1, P::kValid, true, A::kRelu, Layout::kNHWC},
       {OpKind::kPointwise, 1, 30, 30, 300, 1, 1, 1, 70, 1, P::kValid, false, A::kNone, Layout::kNCHW},
+      // k past 2048: amx_bf16 takes k in blocks with the partial sums stored between them
+      {OpKind::kPointwise, 1, 5, 7, 2100, 1, 1, 1, 40, 1, P::kValid, true, A::kRelu6, Layout::kNHWC},
       {OpKind::kSeparable, 2, 9, 11, 23, 3, 3, 1, 70, 1, P::kSame, true, A::kRelu6, Layout::kNHWC},
       {OpKind::kSeparable, 1, 14, 13, 16, 3, 3, 2, 40, 2, P::kSame, false, A::kNone, Layout::kNCHW},
       {OpKind::kSeparable, 1, 7, 7, 520, 3, 3, 1, 65, 1, P::kSame, true, A::kNone, Layout::kNHWC},
