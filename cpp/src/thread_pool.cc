@@ -98,11 +98,6 @@ struct Job {
   std::exception_ptr error;
 };
 
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 struct NeverStop {
   bool operator()() const { return false; }
 };
@@ -133,6 +128,13 @@ int64_t take_chunks(Job& job, InterruptTimer* timer, Stop stop = Stop()) {
   }
 }
 
+#ifndef SEPCPP_THREADING_OPENMP
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 // Waits until the chunks that running workers hold are done. A short spin catches the common case
 // of a worker finishing just after the caller; then it sleeps until the last one is done.
 void wait_for_workers(Job& job) {
@@ -142,8 +144,6 @@ void wait_for_workers(Job& job) {
     job.cv.wait(lock, [&] { return job.done.load(std::memory_order_acquire) >= job.chunks; });
   }
 }
-
-#ifndef SEPCPP_THREADING_OPENMP
 
 class Pool {
  public:
