@@ -49,6 +49,7 @@ constexpr int64_t kHeldSlack = 100000;
 constexpr int64_t kLateStart = 500000;
 constexpr int64_t kDefaultLostCore = 150000;
 constexpr int kSoloLostCalls = 2;
+constexpr int kMaxPauseLevel = 8;  // a pause of at most 4 ms << 8, about a second
 
 class InterruptTimer {
  public:
@@ -245,16 +246,19 @@ Pool& pool() {
 // Contention-adaptive use of the workers (thread_pool.hpp says why and how). Relaxed atomics: the
 // state only steers which thread computes what, and a raced value costs one call's choice at most.
 struct Adaptive {
+  // Off unless SEPCPP_ADAPTIVE says 1, on, true or yes: measured on a shared 2-core machine, it did
+  // not bring more layers within the under-load target than the plain pool (README).
   Adaptive() {
     const char* v = std::getenv("SEPCPP_ADAPTIVE");
-    if (v && (!std::strcmp(v, "0") || !strcasecmp(v, "off") || !strcasecmp(v, "false") || !strcasecmp(v, "no")))
-      enabled.store(false);
+    if (v && (!std::strcmp(v, "1") || !strcasecmp(v, "on") || !strcasecmp(v, "true") || !strcasecmp(v, "yes")))
+      enabled.store(true);
   }
-  std::atomic<bool> enabled{true};
+  std::atomic<bool> enabled{false};
   std::atomic<int64_t> solo_until_ns{0};     // calls that start before this run alone first
   std::atomic<int64_t> no_solo_until_ns{0};  // running alone did not pay: not before this again
   std::atomic<int> level{0};                 // the window is window_ns << level
   std::atomic<int> solo_lost{0};             // calls of this window that lost their core alone
+  std::atomic<int> pause_level{0};           // the pause after a failed window is window_ns << this
   std::atomic<int64_t> events{0};
   std::atomic<int64_t> solo_calls{0};
   std::atomic<int64_t> solo_span_ns{kDefaultSoloSpan};
@@ -292,21 +296,25 @@ void contention_seen(Adaptive& a, int64_t now) {
   const bool again = now - until < (window << previous);
   const int level = again ? std::min(previous + 1, a.max_level.load(std::memory_order_relaxed)) : 0;
   a.level.store(level, std::memory_order_relaxed);
-  if (until < now) a.solo_lost.store(0, std::memory_order_relaxed);  // a new window
+  if (until < now) {  // a new window; the last one, if none of its calls lost the core, paid
+    if (a.solo_lost.exchange(0, std::memory_order_relaxed) == 0) a.pause_level.store(0, std::memory_order_relaxed);
+  }
   a.solo_until_ns.store(now + (window << level), std::memory_order_relaxed);
   a.events.fetch_add(1, std::memory_order_relaxed);
 }
 
 // A call run alone that lost its core all the same: the calling thread shares its core too, and
 // two threads get more of the machine than one. The second such call ends the window, and no new
-// one starts for the length it had.
+// one starts for a pause that doubles with each window that fails so (up to kMaxPauseLevel times),
+// until a window passes without such calls.
 void solo_lost_core(Adaptive& a, int64_t now) {
   if (a.solo_lost.fetch_add(1, std::memory_order_relaxed) + 1 < kSoloLostCalls) return;
-  const int64_t length = a.window_ns.load(std::memory_order_relaxed) << a.level.load(std::memory_order_relaxed);
-  a.no_solo_until_ns.store(now + length, std::memory_order_relaxed);
+  const int pause = a.pause_level.load(std::memory_order_relaxed);
+  a.no_solo_until_ns.store(now + (a.window_ns.load(std::memory_order_relaxed) << pause), std::memory_order_relaxed);
+  a.pause_level.store(std::min(pause + 1, kMaxPauseLevel), std::memory_order_relaxed);
   a.solo_until_ns.store(0, std::memory_order_relaxed);
   a.level.store(0, std::memory_order_relaxed);
-  a.solo_lost.store(0, std::memory_order_relaxed);
+  a.solo_lost.store(-kSoloLostCalls, std::memory_order_relaxed);  // not a window that paid
 }
 
 // After a call offered to workers from its start: `joined` when the first worker took the job (0:
@@ -353,6 +361,7 @@ void set_adaptive_tuning(const AdaptiveTuning& t) {
   a.no_solo_until_ns.store(0);
   a.level.store(0);
   a.solo_lost.store(0);
+  a.pause_level.store(0);
 }
 
 void start_adaptive_window(int64_t length_ns) {

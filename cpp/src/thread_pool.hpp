@@ -23,11 +23,14 @@
 //   had still offers the rest of its chunks then (alone, a call on n threads takes n times as
 //   long), and so does a call whose caller loses its core all the same. Two calls of a window that
 //   lose the caller's core end the window (the caller shares its core too, and two threads get
-//   more of an oversubscribed machine than one) and no new one starts for its length. When the
+//   more of an oversubscribed machine than one), and no new one starts for a pause of 4 ms that
+//   doubles, up to about a second, with each window that fails so, until one pays. When the
 //   window ends, the next call offers work again: a probe, so a quiet machine is back to all its
 //   threads within one window. The state is a few relaxed atomics (thread_pool.cc, Adaptive): it
-//   only chooses which thread computes a chunk. SEPCPP_ADAPTIVE=0 or set_adaptive_threads(false)
-//   turns it off; adaptive_threads() reports it (sepcpp.info()["adaptive_threads"]).
+//   only chooses which thread computes a chunk. It is off by default (on a shared 2-core machine it
+//   brought no more layers within the under-load target than the plain pool; README):
+//   SEPCPP_ADAPTIVE=1 or set_adaptive_threads(true) turns it on; adaptive_threads() reports it
+//   (sepcpp.info()["adaptive_threads"]).
 // Which thread computes a chunk never changes how it is computed: results are bitwise identical for
 // any thread count, with or without the adaptive mode.
 #pragma once

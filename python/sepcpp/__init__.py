@@ -256,8 +256,8 @@ def info() -> dict:
         ``isa_forced`` (``SEPCPP_ISA``'s value, or None); ``openmp`` (bool); ``threading``
         (``"pool"``, sepcpp's own threads, or ``"openmp"``); ``num_threads`` (int, as
         ``get_num_threads()``); ``adaptive_threads`` (a dict: ``enabled``, whether calls run on
-        the calling thread alone for a few milliseconds after contention was seen, on unless
-        ``SEPCPP_ADAPTIVE=0`` or the OpenMP build; ``contended``, whether calls starting now do;
+        the calling thread alone for a few milliseconds after contention was seen, off unless
+        ``SEPCPP_ADAPTIVE=1``, never in the OpenMP build; ``contended``, whether calls starting now do;
         ``events``, how many calls found contention; ``solo_calls``, how many calls started while
         contended); ``cuda`` (a dict: ``compiled``, whether this build has the CUDA
         target, ``SEPCPP_CUDA=1 pip install .``; ``devices``, how many GPUs the CUDA runtime

@@ -127,8 +127,8 @@ const char* threading_backend();
 // Contention-adaptive threads (the pool; README, "Threads and kernel level"): after a call found its
 // worker late or waited for a chunk held by a worker that lost its core, the calls of the next few
 // milliseconds run on the calling thread first and offer work to the pool only once they have run
-// alone for a while. On by default; SEPCPP_ADAPTIVE=0 (read at the first call) or
-// set_adaptive_threads(false) turns it off. Results do not depend on it. The OpenMP build has none.
+// alone for a while. Off by default; SEPCPP_ADAPTIVE=1 (read at the first call) or
+// set_adaptive_threads(true) turns it on. Results do not depend on it. The OpenMP build has none.
 struct AdaptiveThreads {
   bool enabled = false;     // the mode is on
   bool contended = false;   // calls starting now run alone first

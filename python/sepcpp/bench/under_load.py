@@ -59,7 +59,7 @@ def _timed(call, calls: int, budget_s: float, count: bool) -> Dict[str, Any]:
 def _adaptive_note(rows: List[Dict[str, Any]]) -> str:
     """What sepcpp's contention-adaptive mode did, over all layers."""
     if not _core.adaptive_threads()["enabled"]:
-        return "sepcpp's contention-adaptive threads: off (SEPCPP_ADAPTIVE=0 or the OpenMP build)"
+        return "sepcpp's contention-adaptive threads: off (the default; SEPCPP_ADAPTIVE=1 turns them on)"
     parts = []
     for phase in ("quiet", "loaded"):
         stats = [r["results"]["sepcpp"][phase] for r in rows if r["results"]["sepcpp"].get("status") == "ok"]
