@@ -36,9 +36,9 @@ thread_local InterruptCheck t_interrupt_check = nullptr;
 constexpr auto kInterruptPeriod = std::chrono::milliseconds(20);
 
 // Contention-adaptive defaults (thread_pool.hpp): a contended call runs alone for up to
-// kDefaultSoloSpan before it offers the rest of its work; contention seen makes the next calls do
-// so for kDefaultWindow, doubled when contention is back soon after a window, up to kDefaultMaxLevel
-// times.
+// kDefaultSoloSpan / (threads - 1) before it offers the rest of its work; contention seen makes the
+// next calls do so for kDefaultWindow, doubled when contention is back soon after a window, up to
+// kDefaultMaxLevel times.
 constexpr int64_t kDefaultSoloSpan = 6000000;
 constexpr int64_t kDefaultWindow = 4000000;
 constexpr int kDefaultMaxLevel = 4;
