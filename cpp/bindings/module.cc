@@ -15,6 +15,7 @@
 #include "sepcpp/backprop.hpp"
 #include "sepcpp/ops.hpp"
 #include "sepcpp/roofline.hpp"
+#include "../src/thread_pool.hpp"
 
 namespace py = pybind11;
 using sepcpp::ConvParams;
@@ -393,6 +394,16 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_isa", &sepcpp::set_isa);
   m.def("openmp_enabled", &sepcpp::openmp_enabled);
   m.def("threading_backend", [] { return std::string(sepcpp::threading_backend()); });
+  m.def("adaptive_threads", [] {
+    const sepcpp::AdaptiveThreads a = sepcpp::adaptive_threads();
+    return py::dict(py::arg("enabled") = a.enabled, py::arg("contended") = a.contended,
+                    py::arg("events") = a.events, py::arg("solo_calls") = a.solo_calls);
+  });
+  m.def("set_adaptive_threads", &sepcpp::set_adaptive_threads);
+  // Tests: the calls of the next `seconds` run as after contention.
+  m.def("_start_adaptive_window", [](double seconds) {
+    sepcpp::detail::start_adaptive_window(static_cast<int64_t>(seconds * 1e9));
+  });
   m.def("measure_peak_gflops", &sepcpp::measure_fma_peak_gflops, py::arg("isa"), py::arg("threads") = 0,
         py::call_guard<py::gil_scoped_release>());
   m.def("measure_bandwidth_gbs", &sepcpp::measure_bandwidth_gbs, py::arg("threads") = 0,

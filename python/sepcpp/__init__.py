@@ -255,7 +255,11 @@ def info() -> dict:
         ``isa`` (the level in use, or ``"error: ..."`` saying why a forced one cannot be used);
         ``isa_forced`` (``SEPCPP_ISA``'s value, or None); ``openmp`` (bool); ``threading``
         (``"pool"``, sepcpp's own threads, or ``"openmp"``); ``num_threads`` (int, as
-        ``get_num_threads()``); ``cuda`` (a dict: ``compiled``, whether this build has the CUDA
+        ``get_num_threads()``); ``adaptive_threads`` (a dict: ``enabled``, whether calls run on
+        the calling thread alone for a few milliseconds after contention was seen, off unless
+        ``SEPCPP_ADAPTIVE=1``, never in the OpenMP build; ``contended``, whether calls starting now do;
+        ``events``, how many calls found contention; ``solo_calls``, how many calls started while
+        contended); ``cuda`` (a dict: ``compiled``, whether this build has the CUDA
         target, ``SEPCPP_CUDA=1 pip install .``; ``devices``, how many GPUs the CUDA runtime
         sees, 0 without a driver; with the target, also ``runtime_version``,
         ``driver_version``, ``names`` and ``architectures``; ``reason`` when there are none).
@@ -265,8 +269,8 @@ def info() -> dict:
     >>> import sepcpp
     >>> d = sepcpp.info()
     >>> sorted(d)
-    ['cuda', 'isa', 'isa_available', 'isa_compiled', 'isa_forced', 'num_threads', 'openmp',
-     'threading', 'version']
+    ['adaptive_threads', 'cuda', 'isa', 'isa_available', 'isa_compiled', 'isa_forced',
+     'num_threads', 'openmp', 'threading', 'version']
     >>> d["version"] == sepcpp.__version__, "scalar" in d["isa_compiled"]
     (True, True)
     """
@@ -283,5 +287,6 @@ def info() -> dict:
         "openmp": bool(_core.openmp_enabled()),
         "threading": _core.threading_backend(),
         "num_threads": _core.get_num_threads(),
+        "adaptive_threads": _core.adaptive_threads(),
         "cuda": _gpu.info(),
     }

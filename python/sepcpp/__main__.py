@@ -70,14 +70,15 @@ def _info_table(info: dict) -> str:
             return "-"
         if isinstance(v, bool):
             return "yes" if v else "no"
-        if isinstance(v, dict):  # info()["cuda"]
+        if isinstance(v, dict):  # info()["cuda"], info()["adaptive_threads"]
             return "; ".join(f"{k} {text(x)}" for k, x in v.items())
         return str(v)
 
     labels = [("version", "version"), ("isa", "kernel level in use"),
               ("isa_available", "levels usable on this CPU"), ("isa_compiled", "levels compiled in"),
               ("isa_forced", "forced by SEPCPP_ISA"), ("threading", "threads from"),
-              ("num_threads", "threads per call"), ("openmp", "OpenMP linked"), ("cuda", "CUDA")]
+              ("num_threads", "threads per call"), ("adaptive_threads", "contention-adaptive threads"),
+              ("openmp", "OpenMP linked"), ("cuda", "CUDA")]
     rows = [(label, text(info[key])) for key, label in labels if key in info]
     rows += [(key, text(v)) for key, v in info.items() if key not in dict(labels)]
     width = max(len(label) for label, _ in rows)

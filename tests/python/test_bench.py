@@ -223,7 +223,14 @@ def test_bench_under_load_json(capsys, restore_threads):
             assert t["calls"] >= 20
             assert 0 < t["median_ms"] <= t["p90_ms"] <= t["p99_ms"] <= t["max_ms"]
         assert r["p90_over_quiet_median"] == pytest.approx(r["loaded"]["p90_ms"] / r["quiet"]["median_ms"])
+        # sepcpp's phases count what its contention-adaptive mode did; a peer's do not.
+        for phase in ("quiet", "loaded"):
+            if impl == "sepcpp":
+                assert r[phase]["contention_events"] >= 0 and r[phase]["solo_calls"] >= 0
+            else:
+                assert "solo_calls" not in r[phase]
     assert row["meets_target"] == (row["results"]["sepcpp"]["p90_over_quiet_median"] <= 3.0)
+    assert any(n.startswith("sepcpp's contention-adaptive threads: ") for n in doc["notes"])
 
 
 def test_bench_busy_core_really_spins():

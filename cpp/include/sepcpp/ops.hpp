@@ -124,6 +124,20 @@ bool openmp_enabled();
 // -DSEPCPP_THREADING=openmp).
 const char* threading_backend();
 
+// Contention-adaptive threads (the pool; README, "Threads and kernel level"): after a call found its
+// worker late or waited for a chunk held by a worker that lost its core, the calls of the next few
+// milliseconds run on the calling thread first and offer work to the pool only once they have run
+// alone for a while. Off by default; SEPCPP_ADAPTIVE=1 (read at the first call) or
+// set_adaptive_threads(true) turns it on. Results do not depend on it. The OpenMP build has none.
+struct AdaptiveThreads {
+  bool enabled = false;     // the mode is on
+  bool contended = false;   // calls starting now run alone first
+  int64_t events = 0;       // calls that found contention, since the process started
+  int64_t solo_calls = 0;   // calls started while contended
+};
+void set_adaptive_threads(bool on);
+AdaptiveThreads adaptive_threads();
+
 // A check that a long call runs on its calling thread between chunks of work, about every 20 ms;
 // it may throw to abandon the call (the Python binding raises KeyboardInterrupt this way). The
 // call then stops within a chunk, frees what it allocated and rethrows; the output is unspecified.

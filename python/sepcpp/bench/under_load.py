@@ -1,7 +1,8 @@
 """--under-load: tail latency when another process keeps one core busy. Every layer is timed quiet
 and then with a process spinning on the last CPU of this process's affinity; per implementation:
 the quiet median, the loaded median, p90 and p99. Target: loaded p90 <= UNDER_LOAD_LIMIT x the quiet
-median."""
+median. For sepcpp each phase also counts what its pool's contention-adaptive mode did (calls that
+found contention, calls run on the calling thread first: sepcpp.info()["adaptive_threads"])."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import sys
 import time
 from typing import Any, Dict, List, Tuple
 
+from .. import _core
 from . import peers as peer_impls
 from .layers import Layer
 from .measure import latencies, tail_stats
@@ -38,6 +40,36 @@ def busy_core(cpu: int):
         proc.wait()
 
 
+def _adaptive_counts() -> Tuple[int, int]:
+    a = _core.adaptive_threads()
+    return a["events"], a["solo_calls"]
+
+
+def _timed(call, calls: int, budget_s: float, count: bool) -> Dict[str, Any]:
+    """tail_stats of the calls; with `count`, also the pool's contention events and solo calls."""
+    before = _adaptive_counts() if count else None
+    stats = tail_stats(latencies(call, calls, budget_s))
+    if count:
+        after = _adaptive_counts()
+        stats["contention_events"] = after[0] - before[0]
+        stats["solo_calls"] = after[1] - before[1]
+    return stats
+
+
+def _adaptive_note(rows: List[Dict[str, Any]]) -> str:
+    """What sepcpp's contention-adaptive mode did, over all layers."""
+    if not _core.adaptive_threads()["enabled"]:
+        return "sepcpp's contention-adaptive threads: off (the default; SEPCPP_ADAPTIVE=1 turns them on)"
+    parts = []
+    for phase in ("quiet", "loaded"):
+        stats = [r["results"]["sepcpp"][phase] for r in rows if r["results"]["sepcpp"].get("status") == "ok"]
+        calls = sum(s["calls"] for s in stats)
+        solo = sum(s.get("solo_calls", 0) for s in stats)
+        events = sum(s.get("contention_events", 0) for s in stats)
+        parts.append(f"{phase}: {events} contention events, {solo} pool calls started alone ({calls} timed calls)")
+    return "sepcpp's contention-adaptive threads: " + "; ".join(parts)
+
+
 def run_under_load(layers: List[Layer], peers: List[str], calls: int, budget_s: float, api: str,
                    threads: int, seed: int = 0,
                    progress: bool = False) -> Tuple[List[Dict[str, Any]], List[str]]:
@@ -60,11 +92,12 @@ def run_under_load(layers: List[Layer], peers: List[str], calls: int, budget_s: 
                     continue
                 with impl.threads(threads):
                     bar.step(f"{layer.name} {impl.name} quiet")
-                    quiet = tail_stats(latencies(p.call, calls, budget_s))
+                    count = impl.name == "sepcpp"
+                    quiet = _timed(p.call, calls, budget_s, count)
                     bar.advance()
                     bar.step(f"{layer.name} {impl.name} loaded")
                     with busy_core(cpus[-1]):
-                        loaded = tail_stats(latencies(p.call, calls, budget_s))
+                        loaded = _timed(p.call, calls, budget_s, count)
                     bar.advance()
                 row["results"][impl.name] = {"status": "ok", "quiet": quiet, "loaded": loaded,
                                              "p90_over_quiet_median": loaded["p90_ms"] / quiet["median_ms"]}
@@ -81,6 +114,7 @@ def run_under_load(layers: List[Layer], peers: List[str], calls: int, budget_s: 
         if fixed is not None:
             notes.append(f"{impl.name} runs with {fixed} thread(s) (its pool is fixed at start)")
     notes += [f"{impl.name}: {impl.unavailable}" for impl in impls[1:] if impl.unavailable]
+    notes.append(_adaptive_note(rows))
     notes.append(f"busy process pinned to CPU {cpus[-1]} of {len(cpus)}; {threads} thread(s) per library; "
                  f"target: loaded p90 <= {UNDER_LOAD_LIMIT:g}x the quiet median")
     return rows, notes
