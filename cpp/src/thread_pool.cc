@@ -90,7 +90,9 @@ struct Job {
   std::atomic<int64_t> next{0};  // the next chunk to hand out
   std::atomic<int64_t> done{0};  // chunks finished (or skipped after an error)
   std::atomic<bool> failed{false};
-  // When the first worker took the job (steady clock; 0: none yet), and on which CPU.
+  // Only for the contention-adaptive mode (`watched`, set before the job is offered): when the
+  // first worker took the job (steady clock; 0: none yet), and on which CPU.
+  bool watched = false;
   std::atomic<int64_t> joined_ns{0};
   std::atomic<int> worker_cpu{-1};
   int helpers_wanted = 0;  // guarded by the pool's mutex
@@ -189,7 +191,7 @@ class Pool {
       std::shared_ptr<Job> job = open_.front();
       if (--job->helpers_wanted <= 0) open_.pop_front();
       lock.unlock();
-      if (job->joined_ns.load(std::memory_order_relaxed) == 0) {
+      if (job->watched && job->joined_ns.load(std::memory_order_relaxed) == 0) {
         job->worker_cpu.store(sched_getcpu(), std::memory_order_relaxed);
         job->joined_ns.store(now_ns(), std::memory_order_release);
       }
@@ -413,6 +415,7 @@ void run_chunks(int64_t items, int64_t chunks, int threads, ChunkFn fn, void* ct
     p.withdraw(job.get());
     wait_for_workers(*job);
   } else {
+    job->watched = true;
     const CallerClock clock;
     const bool solo = clock.wall0 < a.solo_until_ns.load(std::memory_order_relaxed);
     bool offered = !solo, lost_core = false;
