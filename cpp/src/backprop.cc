@@ -49,9 +49,9 @@ constexpr int64_t kReduceTile = 128;
 // stay in L2 with their packed dZ; a wide layer's make the gradient's traffic small beside the
 // products (8 MiB: 2048 pixels of 1024 channels against a 4 MiB gradient).
 constexpr int64_t kBlockBytesMin = int64_t(1) << 20, kBlockBytesMax = int64_t(8) << 20;
-// The bytes of a GEMM call's result that L2 holds with the k-blocks streaming past (gemm.hpp's
+// The bytes of a GEMM call's A (or result) that L2 holds with a panel of B streaming past (gemm.hpp's
 // plan_tiles budget).
-constexpr int64_t kL2Tile = 384 * 1024;
+constexpr int64_t kL2Tile = 768 * 1024;
 // Whether the separable backward computes dA = dZ x PW^T transposed (the filter read in place, no
 // packed copy of it): when the pixels are few against the filter's size.
 inline bool transposed_input_product(int64_t pixels, int64_t kg, int64_t og) {
@@ -886,7 +886,7 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
                                                                           static_cast<size_t>(og), k.gemm_nr,
                                                                           k.gemm_kstep)) * G);
     // Rows per GEMM call in dA (pixels) and dPW (channels): the [rows, width] result within about
-    // 384 KiB, which L2 holds with the k-blocks, in whole microtiles.
+    // 768 KiB, which L2 holds with a panel of B, in whole microtiles.
     const int64_t mr = static_cast<int64_t>(k.gemm_mr);
     const int64_t da_tile = std::max(mr, kL2Tile / int64_t(sizeof(T)) / std::max<int64_t>(1, kg) / mr * mr);
     // (dPW's row tiles are also cut so that every thread gets one.)

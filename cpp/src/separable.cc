@@ -1,5 +1,5 @@
 // separable_conv2d, fused: each thread takes tiles of flat output pixels (and, for small images,
-// column blocks); a tile's depthwise result lands in a per-thread scratch of at most ~384 KiB
+// column blocks); a tile's depthwise result lands in a per-thread scratch of at most ~768 KiB
 // (L2) and goes straight through the pointwise GEMM. The [N, OH, OW, C*M] intermediate is never
 // allocated.
 #include "activation.hpp"

@@ -374,6 +374,39 @@ void sweep_corners(Suite& s, OpKind op) {
     }
 }
 
+// Reductions longer than the GEMM's k-block (1024 rows): K = 2100 is two whole blocks and a short
+// one, so a row tile's sums go through C between blocks, the bias only in the first and the
+// activation only in the last. 70 output channels end on a narrow panel; 3x5 pixels on a short row
+// tile. conv2d reaches K = 3*3*120 = 1080.
+template <class T>
+void sweep_long_k(Suite& s) {
+  struct Long {
+    OpKind op;
+    int64_t channels, multiplier, kernel;
+  };
+  const Long cases[] = {{OpKind::kPointwise, 2100, 1, 1}, {OpKind::kSeparable, 1050, 2, 3}, {OpKind::kConv, 120, 1, 3}};
+  uint64_t i = 0;
+  for (const Long& l : cases)
+    for (Layout layout : {Layout::kNHWC, Layout::kNCHW})
+      for (Activation act : {Activation::kNone, Activation::kRelu6}) {
+        ConvCase c;
+        c.op = l.op;
+        c.height = 3;
+        c.width = 5;
+        c.channels = l.channels;
+        c.multiplier = l.multiplier;
+        c.kernel_h = c.kernel_w = l.kernel;
+        c.out_channels = 70;
+        c.params.padding = Padding::kSame;
+        c.params.layout = layout;
+        c.params.activation = act;
+        c.bias = true;
+        c.depthwise_bias = l.op == OpKind::kSeparable;
+        c.seed = 100 + i++;
+        s.run<T>(c);
+      }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The founding example (SEMANTICS.md): x = arange(20) as (1, 1, 10, 2), all-ones filters, VALID.
 // Every value is a small integer, so sepcpp must match digit for digit on every ISA.
@@ -811,6 +844,7 @@ void run_all(Suite& s) {
     sweep_views<T>(s, op);
     sweep_corners<T>(s, op);
   }
+  sweep_long_k<T>(s);
   founding_example<T>(s);
   nonfinite_weights<T>(s);
   bad_input<T>(s);
