@@ -286,3 +286,25 @@ def test_bitwise_identical_small_image_column_blocks(groups, dtype, rng, isa):
     for n in (2, 3, 4, 8):
         sepcpp.set_num_threads(n)
         assert call().tobytes() == first.tobytes(), f"{n} threads differ from 1 thread"
+
+
+@pytest.mark.usefixtures("restore_threads")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bitwise_identical_streamed_weights_column_blocks(dtype, rng, isa):
+    """All pixels in one tile (6x9) and packed weights over 1 MiB (600 x 520): the fused path
+    splits the columns between threads even with more pixels than the few-pixels rule takes."""
+    x = rng.standard_normal((1, 6, 9, 600)).astype(dtype)
+    dw = rng.standard_normal((3, 3, 600, 1)).astype(dtype)
+    pw = rng.standard_normal((1, 1, 600, 520)).astype(dtype)
+    b = rng.standard_normal(520).astype(dtype)
+
+    def call():
+        return sepcpp.separable_conv2d(x, dw, pw, 1, "SAME", bias=b, activation="relu6")
+
+    sepcpp.set_num_threads(1)
+    first = call()
+    want = ref.separable_conv2d(x, dw, pw, 1, "SAME", bias=b, activation="relu6")
+    assert_close(first, want, dtype, 600 + 9, what="separable_conv2d")
+    for n in (2, 3, 5):
+        sepcpp.set_num_threads(n)
+        assert call().tobytes() == first.tobytes(), f"{n} threads differ from 1 thread"
