@@ -377,6 +377,11 @@ def test_bench_engine_rows(tmp_path, capsys, restore_threads):
     for n in ("1", "2"):
         e = doc["summary"]["per_threads"][n]["engines"]
         assert e["layers"] == 2 and e["geomean_ratio"] > 0 and e["worst"]["best_engine"] in engines
+        assert e["geomean_ratio_min"] > 0 and e["worst_min"]["best_engine"] in engines
+    for r in doc["results"]:  # by fastest calls: the fastest engine's fastest call over sepcpp's
+        fastest = min(engines, key=lambda e: r["peers"][e]["min_ms"])
+        assert r["best_engine_min"] == fastest
+        assert r["engine_ratio_min"] == pytest.approx(r["peers"][fastest]["min_ms"] / r["sepcpp"]["min_ms"])
     assert doc["machine"]["onnxruntime"] and doc["machine"]["openvino"] and doc["machine"]["ai_edge_litert"]
     # The table of these rows (the CLI prints the same without --json).
     text = report.format_table(doc["results"], engines, doc["summary"], doc["limits"], doc["notes"])
@@ -386,7 +391,7 @@ def test_bench_engine_rows(tmp_path, capsys, restore_threads):
         cells = line.split()
         assert cells[0] in ("tiny_s1", "tiny_s2")
         assert all(float(v) > 0 for v in cells[-5:-2]), line  # a time in every engine's column, no "*"
-    assert text.count("fastest-engine/sep over 2 layers") == 2
+    assert text.count("fastest-engine/sep over 2 layers") == 2 and text.count("by fastest calls") == 2
     assert "spinning off" in text and "INFERENCE_NUM_THREADS" in text and "XNNPACK" in text
 
 

@@ -80,8 +80,13 @@ def _engine_lines(summary: Dict[str, Any], what: str) -> List[str]:
         if not e or e["geomean_ratio"] is None:
             continue
         w = e["worst"]
-        lines.append(f"{n} thread(s): geometric mean of fastest-engine/sep over {e['layers']} {what}: "
-                     f"{e['geomean_ratio']:.2f}; worst {w['ratio']:.2f} ({w['layer']} vs {w['best_engine']})")
+        line = (f"{n} thread(s): geometric mean of fastest-engine/sep over {e['layers']} {what}: "
+                f"{e['geomean_ratio']:.2f}; worst {w['ratio']:.2f} ({w['layer']} vs {w['best_engine']})")
+        if e.get("geomean_ratio_min"):
+            wm = e["worst_min"]
+            line += (f"; by fastest calls {e['geomean_ratio_min']:.2f}, worst {wm['ratio']:.2f} "
+                     f"({wm['layer']} vs {wm['best_engine']})")
+        lines.append(line)
     return lines
 
 
