@@ -43,7 +43,10 @@ struct alignas(64) TileConfig {
 void configure_tiles() {
   TileConfig cfg;
   for (int t = 0; t < 8; ++t) cfg.rows[t] = kTile, cfg.colsb[t] = 64;
-  _tile_loadconfig(&cfg);
+  // Not _tile_loadconfig: GCC 12's declares a read of 8 bytes only, so the stores of the rows and
+  // column widths above may be dropped or moved past it (seen: every tile left unconfigured, and
+  // the first tile load faulting with SIGILL).
+  __asm__ volatile("ldtilecfg %0" : : "m"(cfg));
 }
 
 void gemm_pack_amx(size_t k, size_t cols, const bfloat16* b, size_t b_row_stride, const bfloat16* bias,
