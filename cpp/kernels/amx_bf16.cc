@@ -116,13 +116,10 @@ constexpr long kARowBytes = kKstep * sizeof(bfloat16);
 // bias to the rounding), beyond that k-blocks with the partial sums stored between them (for a
 // panel and a row block of 128 KiB each when k is 2048: twice L1, a fraction of L2).
 constexpr size_t kKc = 2048;
-// Software prefetch of the operands kPrefetchSteps steps ahead, for blocks of at least
-// kPrefetchMin steps: a tile load stalls the tile unit until its 16 lines are in (the tile
-// registers are not renamed, so the next step's loads wait for this step's products), and the
-// operands of a long block stream from L2 (a panel of 1024 x 32 and a row block of 32 x 1024 are
-// 64 KiB each); a short block's operands stay in L1, where the prefetches only cost (measured:
-// about 1.1-1.17x at k = 1024, 0.9x at k = 128-300).
-constexpr size_t kPrefetchSteps = 2, kPrefetchMin = 24;
+// No software prefetch: the operands of a long block stream from L2 (a panel of 1024 x 32 and a
+// row block of 32 x 1024 are 64 KiB each), but prefetching them two steps ahead, which paid
+// 1.1-1.17x at k = 1024 when C was rounded after each block, cost 7-10% at k = 1024 and 2048 next
+// to the rounding and the copy of A that now run during the steps.
 
 // A finished block's sums (its C tiles stored as 32 rows x 32 floats, like `part`) waiting to be
 // clamped and rounded into C; the vector units do that while the tile unit runs the next block's
@@ -185,7 +182,7 @@ inline void copy_steps(CopyJob& job, size_t upto) {
 // the last stores its sums into `pend` (rounded during the next block), the others store the
 // partial sums (float32: exactly). The tile numbers are immediates, hence the four shapes as
 // template arguments.
-template <bool kTwoRows, bool kTwoCols, bool kPrefetch>
+template <bool kTwoRows, bool kTwoCols>
 void block_amx(size_t mr, size_t nc, size_t steps, const bfloat16* a, const bfloat16* bp, const float* bias,
                float* part, bool first, bool last, bfloat16* c, size_t c_row_stride, Pending& pend,
                CopyJob& job, const Rounder& act) {
@@ -204,13 +201,6 @@ void block_amx(size_t mr, size_t nc, size_t steps, const bfloat16* a, const bflo
   const size_t per_step = steps ? (pend.mr - pend.done + steps - 1) / steps : 0;
   constexpr long b_bytes = kPairRow * sizeof(bfloat16);
   for (size_t s = 0; s < steps; ++s, a += kAStep, bp += (kKstep / 2) * kPairRow) {
-    if (kPrefetch) {
-      // Both operands of the step kPrefetchSteps ahead (2 KiB each) into L1. Past the block's
-      // last step the A lines are the next row block's first (in use next), the B lines unused.
-      const char* pa = reinterpret_cast<const char*>(a + kPrefetchSteps * kAStep);
-      const char* pb = reinterpret_cast<const char*>(bp + kPrefetchSteps * (kKstep / 2) * kPairRow);
-      for (int l = 0; l < 32; ++l) _mm_prefetch(pa + 64 * l, _MM_HINT_T0), _mm_prefetch(pb + 64 * l, _MM_HINT_T0);
-    }
     _tile_loadd(4, a, kARowBytes);
     if (kTwoRows) _tile_loadd(5, a + kTile * kKstep, kARowBytes);
     _tile_loadd(6, bp, b_bytes);
@@ -279,10 +269,7 @@ void gemm_amx(size_t rows, size_t cols, size_t k, const bfloat16* a, size_t a_ro
     const bool two_rows = mr > kTile, two_cols = nc > kTile;
     auto run = [&](auto two_rows_c, auto two_cols_c) {
       constexpr bool kR = decltype(two_rows_c)::value, kC = decltype(two_cols_c)::value;
-      if (steps >= kPrefetchMin)
-        block_amx<kR, kC, true>(mr, nc, steps, ai, bp, bias, part, first, last, cij, c_row_stride, pend, job, rnd);
-      else
-        block_amx<kR, kC, false>(mr, nc, steps, ai, bp, bias, part, first, last, cij, c_row_stride, pend, job, rnd);
+      block_amx<kR, kC>(mr, nc, steps, ai, bp, bias, part, first, last, cij, c_row_stride, pend, job, rnd);
     };
     using T = std::true_type;
     using F = std::false_type;
