@@ -136,13 +136,14 @@ struct Pending {
 // (a store that misses L1 costs the same for 32 or 64 bytes, and C's lines miss: 1.5x faster than
 // a store per tile row).
 inline void round_rows(Pending& p, size_t upto, const Rounder& rnd) {
-  const size_t end = std::min(upto, p.mr);
-  const __mmask32 cols = p.nc >= kNr ? ~__mmask32(0) : static_cast<__mmask32>((1u << p.nc) - 1u);
-  for (size_t r = p.done; r < end; ++r) {
-    const float* row = p.acc + r * kNr;
+  const size_t end = std::min(upto, p.mr), nc = p.nc, stride = p.c_row_stride;
+  const __mmask32 cols = nc >= kNr ? ~__mmask32(0) : static_cast<__mmask32>((1u << nc) - 1u);
+  const float* row = p.acc + p.done * kNr;
+  bfloat16* c = p.c + p.done * stride;
+  for (size_t r = p.done; r < end; ++r, row += kNr, c += stride) {
     // Without a second C tile the right half is zero (its sums were not stored).
-    const __m512 v1 = p.nc > kTile ? _mm512_load_ps(row + kTile) : _mm512_setzero_ps();
-    _mm512_mask_storeu_epi16(p.c + r * p.c_row_stride, cols, rnd(_mm512_load_ps(row), v1));
+    const __m512 v1 = nc > kTile ? _mm512_load_ps(row + kTile) : _mm512_setzero_ps();
+    _mm512_mask_storeu_epi16(c, cols, rnd(_mm512_load_ps(row), v1));
   }
   p.done = std::max(p.done, end);
 }
@@ -161,18 +162,24 @@ struct CopyJob {
 // Steps [job.next, upto) of a block; 64-byte moves, masked at the end of k (rows of A are short:
 // 32 values for a 32-channel layer, where memcpy's `rep movs` costs more than the tiles).
 inline void copy_steps(CopyJob& job, size_t upto) {
-  for (upto = std::min(upto, job.steps); job.next < upto; ++job.next) {
-    const size_t j = job.next * kKstep, valid = std::min(kKstep, job.k - j);
-    const bfloat16* s = job.src + j;
-    bfloat16* d = job.dst + job.next * kAStep;
+  // (The fields in locals: the compiler reloaded them after every store, which might alias them.)
+  const bfloat16* const src = job.src;
+  bfloat16* const dst = job.dst;
+  const size_t stride = job.src_stride, n = job.n, k = job.k;
+  size_t next = job.next;
+  for (upto = std::min(upto, job.steps); next < upto; ++next) {
+    const size_t j = next * kKstep, valid = std::min(kKstep, k - j);
+    const bfloat16* s = src + j;
+    bfloat16* d = dst + next * kAStep;
     size_t r = 0;
     if (valid == kKstep)
-      for (; r < job.n; ++r, s += job.src_stride, d += kKstep) _mm512_store_si512(d, _mm512_loadu_si512(s));
+      for (; r < n; ++r, s += stride, d += kKstep) _mm512_store_si512(d, _mm512_loadu_si512(s));
     else
-      for (const __mmask32 mask = static_cast<__mmask32>((1u << valid) - 1u); r < job.n; ++r, s += job.src_stride, d += kKstep)
+      for (const __mmask32 mask = static_cast<__mmask32>((1u << valid) - 1u); r < n; ++r, s += stride, d += kKstep)
         _mm512_store_si512(d, _mm512_maskz_loadu_epi16(mask, s));
     for (; r < kMr; ++r, d += kKstep) _mm512_store_si512(d, _mm512_setzero_si512());
   }
+  job.next = next;
 }
 
 // One block of up to 32 rows x one panel of up to 32 columns over `steps` k steps. `a` points at
