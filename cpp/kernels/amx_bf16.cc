@@ -89,14 +89,19 @@ struct Rounder {
   __m512 lo, hi;
   bool clamp;
   explicit Rounder(const Activation<bfloat16>& act)
-      : lo(_mm512_set1_ps(static_cast<float>(act.lo))), hi(_mm512_set1_ps(static_cast<float>(act.hi))), clamp(act.clamp) {}
+      : lo(_mm512_set1_ps(static_cast<float>(act.lo))),
+        hi(_mm512_set1_ps(static_cast<float>(act.hi))),
+        clamp(act.clamp) {}
   // |v| < FLT_MIN (or unordered: NaN), and v != 0
   static __mmask16 odd(__m512 v) {
     return _mm512_mask_cmp_ps_mask(_mm512_cmp_ps_mask(_mm512_abs_ps(v), _mm512_set1_ps(1.17549435e-38f), _CMP_NGE_UQ),
                                    v, _mm512_setzero_ps(), _CMP_NEQ_UQ);
   }
   __m512i operator()(__m512 v0, __m512 v1) const {
-    if (clamp) v0 = _mm512_min_ps(hi, _mm512_max_ps(lo, v0)), v1 = _mm512_min_ps(hi, _mm512_max_ps(lo, v1));  // NaN passes
+    if (clamp) {  // NaN passes
+      v0 = _mm512_min_ps(hi, _mm512_max_ps(lo, v0));
+      v1 = _mm512_min_ps(hi, _mm512_max_ps(lo, v1));
+    }
     const __mmask16 odd0 = odd(v0), odd1 = odd(v1);
     if (__builtin_expect(_kortestz_mask16_u8(odd0, odd1) == 0, 0))
       return _mm512_inserti64x4(_mm512_castsi256_si512(round_bf16(v0)), round_bf16(v1), 1);
