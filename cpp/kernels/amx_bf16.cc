@@ -43,7 +43,10 @@ struct alignas(64) TileConfig {
 void configure_tiles() {
   TileConfig cfg;
   for (int t = 0; t < 8; ++t) cfg.rows[t] = kTile, cfg.colsb[t] = 64;
-  _tile_loadconfig(&cfg);
+  // Not _tile_loadconfig: GCC 12's declares a read of 8 bytes only, so the stores of the rows and
+  // column widths above may be dropped or moved past it (seen: every tile left unconfigured, and
+  // the first tile load faulting with SIGILL).
+  __asm__ volatile("ldtilecfg %0" : : "m"(cfg));
 }
 
 void gemm_pack_amx(size_t k, size_t cols, const bfloat16* b, size_t b_row_stride, const bfloat16* bias,
@@ -77,27 +80,34 @@ inline __m256i round_bf16(__m512 v) {
   return _mm512_cvtepi32_epi16(r);
 }
 
-// C tile (16 x 16 floats in `acc`) -> rows [0, mr) and columns [0, nc) of c, clamped and rounded.
-// VCVTNEPS2BF16 (one instruction against round_bf16's dozen: with k of 32 to 128 the rounding costs
-// as much as the tiles) rounds to nearest even as round_bf16 does for every float but denormals,
-// which it flushes to zero, and NaNs, whose payload it keeps; a row holding either takes round_bf16
-// (compared over all 2^32 floats: they agree everywhere else).
-void store_tile(const float* acc, size_t mr, size_t nc, bfloat16* c, size_t c_row_stride,
-                const Activation<bfloat16>& act) {
-  const __m512 lo = _mm512_set1_ps(static_cast<float>(act.lo)), hi = _mm512_set1_ps(static_cast<float>(act.hi));
-  const __m512 tiny = _mm512_set1_ps(1.17549435e-38f), zero = _mm512_setzero_ps();
-  const __mmask32 cols = static_cast<__mmask32>((1u << nc) - 1u);
-  for (size_t r = 0; r < mr; ++r) {
-    __m512 v = _mm512_load_ps(acc + r * kTile);
-    if (act.clamp) v = _mm512_min_ps(hi, _mm512_max_ps(lo, v));  // NaN passes
-    __m256i h = reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v));
-    // |v| < FLT_MIN (or unordered: NaN), and v != 0
-    const __mmask16 odd = _mm512_mask_cmp_ps_mask(_mm512_cmp_ps_mask(_mm512_abs_ps(v), tiny, _CMP_NGE_UQ), v, zero,
-                                                  _CMP_NEQ_UQ);
-    if (__builtin_expect(odd != 0, 0)) h = round_bf16(v);
-    _mm512_mask_storeu_epi16(c + r * c_row_stride, cols, _mm512_castsi256_si512(h));
+// Clamps and rounds a row of 32 sums. VCVTNE2PS2BF16 (one instruction for 32 values against
+// round_bf16's dozen for 16; the rounding runs on the vector ports next to the tiles) rounds to
+// nearest even as round_bf16 does for every float but denormals, which it flushes to zero, and
+// NaNs, whose payload it keeps; a row holding either takes round_bf16 (compared over all 2^32
+// floats: they agree everywhere else).
+struct Rounder {
+  __m512 lo, hi;
+  bool clamp;
+  explicit Rounder(const Activation<bfloat16>& act)
+      : lo(_mm512_set1_ps(static_cast<float>(act.lo))),
+        hi(_mm512_set1_ps(static_cast<float>(act.hi))),
+        clamp(act.clamp) {}
+  // |v| < FLT_MIN (or unordered: NaN), and v != 0
+  static __mmask16 odd(__m512 v) {
+    return _mm512_mask_cmp_ps_mask(_mm512_cmp_ps_mask(_mm512_abs_ps(v), _mm512_set1_ps(1.17549435e-38f), _CMP_NGE_UQ),
+                                   v, _mm512_setzero_ps(), _CMP_NEQ_UQ);
   }
-}
+  __m512i operator()(__m512 v0, __m512 v1) const {
+    if (clamp) {  // NaN passes
+      v0 = _mm512_min_ps(hi, _mm512_max_ps(lo, v0));
+      v1 = _mm512_min_ps(hi, _mm512_max_ps(lo, v1));
+    }
+    const __mmask16 odd0 = odd(v0), odd1 = odd(v1);
+    if (__builtin_expect(_kortestz_mask16_u8(odd0, odd1) == 0, 0))
+      return _mm512_inserti64x4(_mm512_castsi256_si512(round_bf16(v0)), round_bf16(v1), 1);
+    return reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(v1, v0));  // v0 in the low half
+  }
+};
 
 // The partial sums of one block (32 x 32 floats, row-major) between k-blocks; a C tile (tr, tc) of
 // it starts at tr * 16 * 32 + tc * 16 with a row stride of 128 bytes.
@@ -111,23 +121,83 @@ constexpr long kARowBytes = kKstep * sizeof(bfloat16);
 // bias to the rounding), beyond that k-blocks with the partial sums stored between them (for a
 // panel and a row block of 128 KiB each when k is 2048: twice L1, a fraction of L2).
 constexpr size_t kKc = 2048;
-// Software prefetch of the operands kPrefetchSteps steps ahead, for blocks of at least
-// kPrefetchMin steps: a tile load stalls the tile unit until its 16 lines are in (the tile
-// registers are not renamed, so the next step's loads wait for this step's products), and the
-// operands of a long block stream from L2 (a panel of 1024 x 32 and a row block of 32 x 1024 are
-// 64 KiB each); a short block's operands stay in L1, where the prefetches only cost (measured:
-// about 1.1-1.17x at k = 1024, 0.9x at k = 128-300).
-constexpr size_t kPrefetchSteps = 2, kPrefetchMin = 24;
+// No software prefetch: the operands of a long block stream from L2 (a panel of 1024 x 32 and a
+// row block of 32 x 1024 are 64 KiB each), but prefetching them two steps ahead, which paid
+// 1.1-1.17x at k = 1024 when C was rounded after each block, cost 7-10% at k = 1024 and 2048 next
+// to the rounding and the copy of A that now run during the steps.
+
+// A finished block's sums (its C tiles stored as 32 rows x 32 floats, like `part`) waiting to be
+// clamped and rounded into C; the vector units do that while the tile unit runs the next block's
+// steps. (Rounded after each block, 16 values per store, C took about 60% of the time with
+// k = 128 and 20% with k = 1024; the 64-byte rows and the overlap gained 1.1-1.3x.)
+struct Pending {
+  alignas(64) float acc[kMr * kNr];
+  size_t mr = 0, nc = 0, done = 0;  // rows of C, columns, rows rounded so far
+  bfloat16* c = nullptr;
+  size_t c_row_stride = 0;
+};
+
+// Rows [p.done, min(upto, p.mr)) of a pending block into C, a row's 32 values in one 64-byte store
+// (a store that misses L1 costs the same for 32 or 64 bytes, and C's lines miss: 1.5x faster than
+// a store per tile row).
+inline void round_rows(Pending& p, size_t upto, const Rounder& rnd) {
+  const size_t end = std::min(upto, p.mr), nc = p.nc, stride = p.c_row_stride;
+  const __mmask32 cols = nc >= kNr ? ~__mmask32(0) : static_cast<__mmask32>((1u << nc) - 1u);
+  const float* row = p.acc + p.done * kNr;
+  bfloat16* c = p.c + p.done * stride;
+  for (size_t r = p.done; r < end; ++r, row += kNr, c += stride) {
+    // Without a second C tile the right half is zero (its sums were not stored).
+    const __m512 v1 = nc > kTile ? _mm512_load_ps(row + kTile) : _mm512_setzero_ps();
+    _mm512_mask_storeu_epi16(c, cols, rnd(_mm512_load_ps(row), v1));
+  }
+  p.done = std::max(p.done, end);
+}
+
+// A block of 32 rows of A to copy into the buffer's layout (zero past k and past its n rows), a
+// step (32 rows x 32 values, 2 KiB) at a time: on the first panel, the next block's steps are
+// copied during this block's (the loads and stores run next to the tile unit; copied up front they
+// cost 10-15% at k = 128 and 1024).
+struct CopyJob {
+  const bfloat16* src = nullptr;  // the block's first row of A
+  size_t src_stride = 0, n = 0, k = 0;
+  bfloat16* dst = nullptr;        // the block's first step in the buffer
+  size_t next = 0, steps = 0;     // steps copied, steps in all
+};
+
+// Steps [job.next, upto) of a block; 64-byte moves, masked at the end of k (rows of A are short:
+// 32 values for a 32-channel layer, where memcpy's `rep movs` costs more than the tiles).
+inline void copy_steps(CopyJob& job, size_t upto) {
+  // (The fields in locals: the compiler reloaded them after every store, which might alias them.)
+  const bfloat16* const src = job.src;
+  bfloat16* const dst = job.dst;
+  const size_t stride = job.src_stride, n = job.n, k = job.k;
+  size_t next = job.next;
+  for (upto = std::min(upto, job.steps); next < upto; ++next) {
+    const size_t j = next * kKstep, valid = std::min(kKstep, k - j);
+    const bfloat16* s = src + j;
+    bfloat16* d = dst + next * kAStep;
+    size_t r = 0;
+    if (valid == kKstep)
+      for (; r < n; ++r, s += stride, d += kKstep) _mm512_store_si512(d, _mm512_loadu_si512(s));
+    else
+      for (const __mmask32 mask = static_cast<__mmask32>((1u << valid) - 1u); r < n; ++r, s += stride, d += kKstep)
+        _mm512_store_si512(d, _mm512_maskz_loadu_epi16(mask, s));
+    for (; r < kMr; ++r, d += kKstep) _mm512_store_si512(d, _mm512_setzero_si512());
+  }
+  job.next = next;
+}
 
 // One block of up to 32 rows x one panel of up to 32 columns over `steps` k steps. `a` points at
 // the block's first step in the buffer, `bp` at the panel's pair row of that step. The first
 // k-block starts from the bias (row stride 0: the same 16 floats in every row, so that per element
 // the sum is bias + products, as on the other levels), later ones from the partial sums in `part`;
-// the last rounds into C, the others store the partial sums (float32: exactly). The tile numbers
-// are immediates, hence the four shapes as template arguments.
-template <bool kTwoRows, bool kTwoCols, bool kPrefetch>
+// the last stores its sums into `pend` (rounded during the next block), the others store the
+// partial sums (float32: exactly). The tile numbers are immediates, hence the four shapes as
+// template arguments.
+template <bool kTwoRows, bool kTwoCols>
 void block_amx(size_t mr, size_t nc, size_t steps, const bfloat16* a, const bfloat16* bp, const float* bias,
-               float* part, bool first, bool last, bfloat16* c, size_t c_row_stride, const Activation<bfloat16>& act) {
+               float* part, bool first, bool last, bfloat16* c, size_t c_row_stride, Pending& pend,
+               CopyJob& job, const Rounder& act) {
   if (first) {
     _tile_loadd(0, bias, 0);
     if (kTwoCols) _tile_loadd(1, bias + kTile, 0);
@@ -139,15 +209,10 @@ void block_amx(size_t mr, size_t nc, size_t steps, const bfloat16* a, const bflo
     if (kTwoRows) _tile_loadd(2, part + kTile * kNr, kPartStride);
     if (kTwoRows && kTwoCols) _tile_loadd(3, part + kTile * kNr + kTile, kPartStride);
   }
+  // The pending block's rows, spread over this block's steps.
+  const size_t per_step = steps ? (pend.mr - pend.done + steps - 1) / steps : 0;
   constexpr long b_bytes = kPairRow * sizeof(bfloat16);
   for (size_t s = 0; s < steps; ++s, a += kAStep, bp += (kKstep / 2) * kPairRow) {
-    if (kPrefetch) {
-      // Both operands of the step kPrefetchSteps ahead (2 KiB each) into L1. Past the block's
-      // last step the A lines are the next row block's first (in use next), the B lines unused.
-      const char* pa = reinterpret_cast<const char*>(a + kPrefetchSteps * kAStep);
-      const char* pb = reinterpret_cast<const char*>(bp + kPrefetchSteps * (kKstep / 2) * kPairRow);
-      for (int l = 0; l < 32; ++l) _mm_prefetch(pa + 64 * l, _MM_HINT_T0), _mm_prefetch(pb + 64 * l, _MM_HINT_T0);
-    }
     _tile_loadd(4, a, kARowBytes);
     if (kTwoRows) _tile_loadd(5, a + kTile * kKstep, kARowBytes);
     _tile_loadd(6, bp, b_bytes);
@@ -156,6 +221,8 @@ void block_amx(size_t mr, size_t nc, size_t steps, const bfloat16* a, const bflo
     if (kTwoCols) _tile_dpbf16ps(1, 4, 7);
     if (kTwoRows) _tile_dpbf16ps(2, 5, 6);
     if (kTwoRows && kTwoCols) _tile_dpbf16ps(3, 5, 7);
+    if (pend.done < pend.mr) round_rows(pend, pend.done + per_step, act);
+    if (job.next < job.steps) copy_steps(job, job.next + 1);
   }
   if (!last) {
     _tile_stored(0, part, kPartStride);
@@ -164,28 +231,12 @@ void block_amx(size_t mr, size_t nc, size_t steps, const bfloat16* a, const bflo
     if (kTwoRows && kTwoCols) _tile_stored(3, part + kTile * kNr + kTile, kPartStride);
     return;
   }
-  alignas(64) float acc[4][kTile * kTile];
-  const size_t mr0 = std::min(mr, kTile), nc0 = std::min(nc, kTile);
-  _tile_stored(0, acc[0], kTile * sizeof(float));
-  if (kTwoCols) _tile_stored(1, acc[1], kTile * sizeof(float));
-  if (kTwoRows) _tile_stored(2, acc[2], kTile * sizeof(float));
-  if (kTwoRows && kTwoCols) _tile_stored(3, acc[3], kTile * sizeof(float));
-  store_tile(acc[0], mr0, nc0, c, c_row_stride, act);
-  if (kTwoCols) store_tile(acc[1], mr0, nc - kTile, c + kTile, c_row_stride, act);
-  if (kTwoRows) store_tile(acc[2], mr - kTile, nc0, c + kTile * c_row_stride, c_row_stride, act);
-  if (kTwoRows && kTwoCols) store_tile(acc[3], mr - kTile, nc - kTile, c + kTile * c_row_stride + kTile, c_row_stride, act);
-}
-
-// The rows [r0, r0 + n) of a block of A (r0 + n <= 32; valid values per row m <= kp) into the
-// buffer's layout, zero past m; 64-byte masked moves (rows of A are short: 32 values for a
-// 32-channel layer, where memcpy's `rep movs` costs more than the tiles).
-inline void copy_rows(const bfloat16* src, size_t src_stride, size_t r0, size_t n, size_t m, size_t kp, bfloat16* dst) {
-  for (size_t r = r0; r < r0 + n; ++r, src += src_stride)
-    for (size_t j = 0; j < kp; j += kKstep) {
-      const size_t valid = j < m ? std::min<size_t>(kKstep, m - j) : 0;
-      const __mmask32 mask = valid == kKstep ? ~__mmask32(0) : static_cast<__mmask32>((1u << valid) - 1u);
-      _mm512_store_si512(dst + (j / kKstep) * kAStep + r * kKstep, _mm512_maskz_loadu_epi16(mask, src + j));
-    }
+  if (pend.done < pend.mr) round_rows(pend, kMr, act);  // k = 0: a block without steps
+  _tile_stored(0, pend.acc, kPartStride);
+  if (kTwoCols) _tile_stored(1, pend.acc + kTile, kPartStride);
+  if (kTwoRows) _tile_stored(2, pend.acc + kTile * kNr, kPartStride);
+  if (kTwoRows && kTwoCols) _tile_stored(3, pend.acc + kTile * kNr + kTile, kPartStride);
+  pend.mr = mr, pend.nc = nc, pend.done = 0, pend.c = c, pend.c_row_stride = c_row_stride;
 }
 
 void gemm_amx(size_t rows, size_t cols, size_t k, const bfloat16* a, size_t a_row_stride, const bfloat16* packed_b,
@@ -200,16 +251,24 @@ void gemm_amx(size_t rows, size_t cols, size_t k, const bfloat16* a, size_t a_ro
   const size_t padded_rows = (rows + kMr - 1) / kMr * kMr, blocks = padded_rows / kMr;
   if (buf_store.size() < padded_rows * kp + 32) buf_store.resize(padded_rows * kp + 32);
   bfloat16* const buf = buf_store.data() + (-reinterpret_cast<uintptr_t>(buf_store.data()) / sizeof(bfloat16)) % 32;
-  for (size_t i0 = 0; i0 < padded_rows; i0 += kMr) {
-    const size_t n = rows > i0 ? std::min(kMr, rows - i0) : 0;
-    bfloat16* dst = buf + i0 * kp;
-    copy_rows(a + i0 * a_row_stride, a_row_stride, 0, n, k, kp, dst);
-    copy_rows(a, 0, n, kMr - n, 0, kp, dst);
+  auto job_for = [&](size_t i0) {
+    CopyJob job;
+    job.src = a + i0 * a_row_stride, job.src_stride = a_row_stride, job.n = std::min(kMr, rows - i0), job.k = k;
+    job.dst = buf + i0 * kp, job.steps = kp / kKstep;
+    return job;
+  };
+  // With k-blocks (k > kKc) the first panel does not see all of k at once: A is copied up front.
+  const bool lazy = kp <= kKc;
+  for (size_t i0 = 0; i0 < rows && !lazy; i0 += kMr) {
+    CopyJob job = job_for(i0);
+    copy_steps(job, job.steps);
   }
   const size_t panels = (cols + kNr - 1) / kNr;
   if (kp > kKc && parts.size() < panels * blocks * kMr * kNr) parts.resize(panels * blocks * kMr * kNr);
+  Pending pend;
+  const Rounder rnd(act);
   configure_tiles();
-  auto one = [&](size_t k0, size_t kc, size_t j0, size_t i0) {
+  auto one = [&](size_t k0, size_t kc, size_t j0, size_t i0, CopyJob& job) {
     const bool first = k0 == 0, last = k0 + kc >= kp;
     const size_t nc = std::min(kNr, cols - j0), mr = std::min(kMr, rows - i0);
     const bfloat16* panel = packed_b + (j0 / kNr) * gemm_panel_size(k, kNr, kKstep);
@@ -222,10 +281,7 @@ void gemm_amx(size_t rows, size_t cols, size_t k, const bfloat16* a, size_t a_ro
     const bool two_rows = mr > kTile, two_cols = nc > kTile;
     auto run = [&](auto two_rows_c, auto two_cols_c) {
       constexpr bool kR = decltype(two_rows_c)::value, kC = decltype(two_cols_c)::value;
-      if (steps >= kPrefetchMin)
-        block_amx<kR, kC, true>(mr, nc, steps, ai, bp, bias, part, first, last, cij, c_row_stride, act);
-      else
-        block_amx<kR, kC, false>(mr, nc, steps, ai, bp, bias, part, first, last, cij, c_row_stride, act);
+      block_amx<kR, kC>(mr, nc, steps, ai, bp, bias, part, first, last, cij, c_row_stride, pend, job, rnd);
     };
     using T = std::true_type;
     using F = std::false_type;
@@ -238,15 +294,27 @@ void gemm_amx(size_t rows, size_t cols, size_t k, const bfloat16* a, size_t a_ro
     else
       run(F(), F());
   };
-  // Panels outer, row blocks inner (measured against row blocks outer: the same within the noise;
-  // against k-blocks of 256 with the partial sums through memory: 1.2-1.9x slower).
+  CopyJob none;
   for (size_t k0 = 0; k0 < kp || k0 == 0; k0 += kKc) {
     const size_t kc = std::min(kKc, kp - k0);
     for (size_t j0 = 0; j0 < cols; j0 += kNr)
-      for (size_t i0 = 0; i0 < rows; i0 += kMr) one(k0, kc, j0, i0);
+      for (size_t i0 = 0; i0 < rows; i0 += kMr) {
+        if (!lazy || j0 > 0) {
+          one(k0, kc, j0, i0, none);
+          continue;
+        }
+        if (i0 == 0) {
+          CopyJob first = job_for(0);
+          copy_steps(first, first.steps);
+        }
+        CopyJob next = i0 + kMr < rows ? job_for(i0 + kMr) : none;
+        one(k0, kc, j0, i0, next);
+        copy_steps(next, next.steps);  // (done already: both blocks have kp / 32 steps)
+      }
     if (kp == 0) break;
   }
   _tile_release();  // the tile state is large: do not leave it for the kernel to save and restore
+  round_rows(pend, kMr, rnd);
 }
 
 }  // namespace

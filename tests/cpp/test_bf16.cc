@@ -12,7 +12,7 @@
 // sum |mid * w| between them); float32 accumulation adds 2^-24 per term at most (2^-16 covers
 // thousands of terms). Outputs are prefilled with NaN, so an unwritten one fails. Shapes cover
 // channel tails below and above the vector widths, odd k (a VDPBF16PS pair with one row), k above
-// 256 (the AMX kernel's k-blocks), rows over several row blocks, NCHW, strides and fused epilogues;
+// 2048 (the AMX kernel's k-blocks), rows over several row blocks, NCHW, strides and fused epilogues;
 // each case runs at 1 and 2 threads, which must give the same bits.
 #include <cmath>
 #include <cstdint>
@@ -241,6 +241,14 @@ int main(int argc, char** argv) {
       {OpKind::kPointwise, 1, 30, 30, 300, 1, 1, 1, 70, 1, P::kValid, false, A::kNone, Layout::kNCHW},
       // k past 2048: amx_bf16 takes k in blocks with the partial sums stored between them
       {OpKind::kPointwise, 1, 5, 7, 2100, 1, 1, 1, 40, 1, P::kValid, true, A::kRelu6, Layout::kNHWC},
+      {OpKind::kPointwise, 1, 9, 9, 2100, 1, 1, 1, 70, 1, P::kValid, false, A::kNone, Layout::kNHWC},
+      // amx_bf16 copies a row block of A during the previous block's steps and rounds a block's C
+      // during the next block's: 667 rows (calls of 224, 224 and 219 rows: a last block of 27), k
+      // of 45 (a step of 13), a last panel of 17 columns (one in the second C tile); 49 rows (a block of 17), k of
+      // 1000 (prefetched), 24 columns; 15 rows (one A tile), 16 columns (one C tile)
+      {OpKind::kPointwise, 1, 23, 29, 45, 1, 1, 1, 49, 1, P::kValid, true, A::kRelu6, Layout::kNHWC},
+      {OpKind::kPointwise, 1, 7, 7, 1000, 1, 1, 1, 24, 1, P::kValid, true, A::kRelu, Layout::kNHWC},
+      {OpKind::kPointwise, 1, 3, 5, 64, 1, 1, 1, 16, 1, P::kValid, false, A::kNone, Layout::kNHWC},
       {OpKind::kSeparable, 2, 9, 11, 23, 3, 3, 1, 70, 1, P::kSame, true, A::kRelu6, Layout::kNHWC},
       {OpKind::kSeparable, 1, 14, 13, 16, 3, 3, 2, 40, 2, P::kSame, false, A::kNone, Layout::kNCHW},
       {OpKind::kSeparable, 1, 7, 7, 520, 3, 3, 1, 65, 1, P::kSame, true, A::kNone, Layout::kNHWC},

@@ -224,6 +224,27 @@ def test_rounding_is_to_nearest_even_like_ml_dtypes(isa):
     assert np.isinf(y.astype(F32)).all()
 
 
+@pytest.mark.parametrize("pixels, channels", [(3 * 37, 40), (70, 1000)])
+def test_gemm_rounding_is_to_nearest_even_like_ml_dtypes(pixels, channels, isa):
+    # A pointwise GEMM with the identity as weights: each output is round(b + x) from an exact
+    # float32 sum (the other products are zeros), which must equal ml_dtypes' rounding of it, in
+    # full blocks and in tails of rows and columns. An infinite input makes the rest of its row NaN
+    # (inf x 0): a row of sums holding a NaN is rounded apart from the others, and must agree.
+    rng = np.random.default_rng(11)
+    x = _rounded(rng, (1, 1, pixels, channels))
+    x[0, 0, 5, 0] = np.inf
+    x[0, 0, pixels - 1, channels - 1] = -np.inf
+    bias = _rounded(rng, (channels,), 1e-2)
+    w = np.eye(channels, dtype=F32).astype(BF16).reshape(1, 1, channels, channels)
+    got = sepcpp.pointwise_conv2d(x, w, bias=bias).astype(F32)
+    want = (x.astype(F32) + bias.astype(F32)).astype(BF16).astype(F32)
+    want[0, 0, 5, 1:] = np.nan
+    want[0, 0, pixels - 1, :-1] = np.nan
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    ok = ~np.isnan(want)
+    np.testing.assert_array_equal(got[ok], want[ok])
+
+
 def test_mixed_and_unsupported_dtypes_are_refused():
     rng = np.random.default_rng(5)
     x = _rounded(rng, (1, 5, 5, 3))
