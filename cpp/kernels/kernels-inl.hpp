@@ -179,6 +179,27 @@ inline void dwrow_channels(size_t c, size_t n, size_t channels, size_t pixels, s
                                 out_pixel_stride, clamp, lo, hi);
 }
 
+// All the channels of the pixels [p, p + PX), in channel blocks. For a single kernel row (1-D
+// windows), pixel tiles go outermost: the kernel row has no reuse across channel blocks to keep in
+// L1, and a channel block taken along the row steps C values per pixel, a new 4 KiB page per pixel
+// at 1024 float channels, where the hardware prefetchers do not follow (1x3 on 1024 channels: 1.7x
+// faster this way, 1x15 on 512: 1.37x).
+template <class S, size_t PX>
+inline void dwrow_all_channels(size_t channels, size_t p, size_t kh, size_t kw, const typename S::Elem* const* rows,
+                               const typename S::Elem* weights, const typename S::Elem* bias, typename S::Elem* out,
+                               size_t out_pixel_stride, bool clamp, typename S::V lo, typename S::V hi) {
+  constexpr size_t N = S::N, B = N >= 16 ? 2 : 1;
+  typename S::Elem* o = out + p * out_pixel_stride;
+  size_t c = 0;
+  for (; c + B * N <= channels; c += B * N)
+    dwrow_tile<S, PX, B, false>(c, N, kh, kw, channels, rows, p, weights, bias, o, out_pixel_stride, clamp, lo, hi);
+  for (; c + N <= channels; c += N)
+    dwrow_tile<S, PX, 1, false>(c, N, kh, kw, channels, rows, p, weights, bias, o, out_pixel_stride, clamp, lo, hi);
+  if (c < channels)
+    dwrow_tile<S, PX, 1, true>(c, channels - c, kh, kw, channels, rows, p, weights, bias, o, out_pixel_stride, clamp,
+                               lo, hi);
+}
+
 template <class S>
 void dwconv_row(size_t channels, size_t pixels, size_t kh, size_t kw, const typename S::Elem* const* rows,
                 const typename S::Elem* weights, const typename S::Elem* bias, typename S::Elem* out,
@@ -190,6 +211,23 @@ void dwconv_row(size_t channels, size_t pixels, size_t kh, size_t kw, const type
   // (B = 2 with 6-pixel tiles: 12 accumulators, a 12-vector window and 2 weight vectors, plus the
   // clamp bounds: 28 of AVX-512's 32 registers. One vector on AVX2: 13 of 16.)
   static_assert(kDwRowTile <= 6, "B = 2 needs at most 6 pixels per tile in 32 registers");
+  if (kh == 1) {  // pixel tiles outermost (dwrow_all_channels), in the same tiles as below
+    size_t p = 0;
+    for (; p + kDwRowTile <= pixels; p += kDwRowTile)
+      dwrow_all_channels<S, kDwRowTile>(channels, p, kh, kw, rows, weights, bias, out, out_pixel_stride, act.clamp,
+                                        lo, hi);
+    if (p + 4 <= pixels) {
+      dwrow_all_channels<S, 4>(channels, p, kh, kw, rows, weights, bias, out, out_pixel_stride, act.clamp, lo, hi);
+      p += 4;
+    }
+    if (p + 2 <= pixels) {
+      dwrow_all_channels<S, 2>(channels, p, kh, kw, rows, weights, bias, out, out_pixel_stride, act.clamp, lo, hi);
+      p += 2;
+    }
+    for (; p < pixels; ++p)
+      dwrow_all_channels<S, 1>(channels, p, kh, kw, rows, weights, bias, out, out_pixel_stride, act.clamp, lo, hi);
+    return;
+  }
   size_t c = 0;
   for (; c + B * N <= channels; c += B * N)
     dwrow_channels<S, B, false>(c, N, channels, pixels, kh, kw, rows, weights, bias, out, out_pixel_stride, act.clamp,
