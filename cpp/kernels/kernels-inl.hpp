@@ -338,10 +338,17 @@ inline void dwr_taps(size_t channels, size_t pixels, const typename S::Elem* con
   if (c < channels) dwr_block<S, G, 1, true>(c, channels - c, pixels, base, step, grad, grad_pixel_stride, accp);
 }
 
+// Pixels at least a 4 KiB page apart (1024 float channels, a 1-D SliceNet layer's) are taken in
+// blocks of kReducePixelBlock: a channel block read down all the pixels steps one page per pixel,
+// where the hardware prefetchers do not follow, but within a short block the lines the L2 streamer
+// brought in for one channel block serve the next ones (1x3 on 1024 channels, C++ benchmark:
+// 1.6-2x). The accumulators are stored exactly between blocks, so each sum keeps its order.
+constexpr size_t kReducePixelBlock = 16;
+
 template <class S>
-void dw_reduce(size_t channels, size_t pixels, size_t taps, const typename S::Elem* const* tap_base,
-               const ptrdiff_t* tap_step, const typename S::Elem* grad, size_t grad_pixel_stride,
-               typename S::Elem* const* tap_acc) {
+void dw_reduce_block(size_t channels, size_t pixels, size_t taps, const typename S::Elem* const* tap_base,
+                     const ptrdiff_t* tap_step, const typename S::Elem* grad, size_t grad_pixel_stride,
+                     typename S::Elem* const* tap_acc) {
   size_t t = 0;
   for (; t + 4 <= taps; t += 4)
     dwr_taps<S, 4>(channels, pixels, tap_base + t, tap_step + t, grad, grad_pixel_stride, tap_acc + t);
@@ -350,6 +357,23 @@ void dw_reduce(size_t channels, size_t pixels, size_t taps, const typename S::El
     case 2: dwr_taps<S, 2>(channels, pixels, tap_base + t, tap_step + t, grad, grad_pixel_stride, tap_acc + t); break;
     case 1: dwr_taps<S, 1>(channels, pixels, tap_base + t, tap_step + t, grad, grad_pixel_stride, tap_acc + t); break;
     default: break;
+  }
+}
+
+template <class S>
+void dw_reduce(size_t channels, size_t pixels, size_t taps, const typename S::Elem* const* tap_base,
+               const ptrdiff_t* tap_step, const typename S::Elem* grad, size_t grad_pixel_stride,
+               typename S::Elem* const* tap_acc) {
+  using T = typename S::Elem;
+  if (grad_pixel_stride * sizeof(T) < 4096 || pixels <= kReducePixelBlock || taps > 64) {
+    dw_reduce_block<S>(channels, pixels, taps, tap_base, tap_step, grad, grad_pixel_stride, tap_acc);
+    return;
+  }
+  const T* base[64];
+  for (size_t p0 = 0; p0 < pixels; p0 += kReducePixelBlock) {
+    for (size_t t = 0; t < taps; ++t) base[t] = tap_base[t] + static_cast<ptrdiff_t>(p0) * tap_step[t];
+    dw_reduce_block<S>(channels, std::min(kReducePixelBlock, pixels - p0), taps, base, tap_step,
+                       grad + p0 * grad_pixel_stride, grad_pixel_stride, tap_acc);
   }
 }
 
