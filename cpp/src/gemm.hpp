@@ -76,8 +76,9 @@ void run_gemm(const kernels::TypedKernels<T>& k, const PackedGemm<T>& pg, int64_
 }
 
 // How a fused pass over P output pixels is cut: row tiles of `tile` pixels whose [tile][width]
-// scratch stays within ~768 KiB (L2 holds it with the GEMM's panel of B: 192 pixels at 1024
-// channels; 96 pixels, each 1024 x 1024 panel streamed twice as often, ran 4-5% slower), in equal shares per
+// scratch stays within ~768 KiB from 512 channels on (L2 holds it with the GEMM's panel of B: 192
+// pixels at 1024 channels; 96 pixels, each 1024 x 1024 panel streamed twice as often, ran 4-5%
+// slower), ~384 KiB below (where a panel is small; the larger tiles cost 2-10% there), in equal shares per
 // thread when there are few; and, when there are few pixels, column blocks of the GEMM (multiples
 // of the panel width) instead, the depthwise step being redone per block (a small share of the
 // work when the pixels are few and the columns many). None of this changes any element's
@@ -90,7 +91,8 @@ struct TilePlan {
 template <class T>
 TilePlan plan_tiles(int64_t pixels, int64_t width, size_t mr_, size_t nr_, int64_t cols, int64_t threads) {
   const int64_t mr = static_cast<int64_t>(mr_), nr = static_cast<int64_t>(nr_);
-  const int64_t budget = (768 * 1024) / static_cast<int64_t>(sizeof(T));
+  const int64_t budget = (width * static_cast<int64_t>(sizeof(T)) >= 2048 ? 768 : 384) * 1024 /
+                         static_cast<int64_t>(sizeof(T));
   const int64_t tmax = std::max<int64_t>(mr, budget / std::max<int64_t>(1, width) / mr * mr);
   TilePlan t;
   const int64_t panels = std::max<int64_t>(1, (cols + nr - 1) / nr);
