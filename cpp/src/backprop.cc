@@ -225,10 +225,15 @@ int64_t spread_stride(int64_t n) {
 // Packs the transpose of src as the GEMM's B operand, B[kk, j] = src[j * src_rs + kk * src_cs]
 // for kk < k, j < cols (k.gemm_pack's result for that B, with no bias): each panel's rows are the
 // transposed block itself, so it is written in place, without a transposed copy to pack from.
+// When src_rs is 1 (src's columns are contiguous: a torch weight [O, C*M] viewed as TensorFlow's
+// [C*M, O] is PW^T row by row), B's rows already are, and the plain pack copies them.
 template <class T>
 void pack_transposed(const kernels::TypedKernels<T>& k, int64_t kdim, int64_t cols, const T* src, int64_t src_rs,
                      int64_t src_cs, T* packed) {
   const int64_t nr = static_cast<int64_t>(k.gemm_nr);
+  if (src_rs == 1 || cols == 1)
+    return k.gemm_pack(static_cast<size_t>(kdim), static_cast<size_t>(cols), src, static_cast<size_t>(src_cs),
+                       nullptr, packed);
   if (k.gemm_kstep != 1) {  // rows interleaved in steps: through a transposed copy
     std::vector<T> t = make_buffer<T>("a transposed GEMM operand", kdim * cols);
     transpose(src, cols, kdim, src_rs, src_cs, t.data(), cols);
@@ -856,16 +861,18 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
     dw_dense.swap(planes);
   }
   // The pointwise filter gradient [kg, O] (the layout of the result) is summed in place in the
-  // result when that is dense, else in a buffer copied out at the end.
+  // result when that is dense, else in a buffer (rows dpw_ld apart) copied out at the end: by the
+  // blocked transpose when the result is laid out [O, kg] (a torch weight's layout, viewed as
+  // TensorFlow's), from rows an odd number of cache lines apart (at 1024 channels, rows 4 KiB apart
+  // fall in one L1 set, and the transpose reading 16 of them at once ran 3x slower).
   const Tensor<T>& gpw = grads.pointwise_filter;
   const bool dpw_in_place =
       want_dpw && (kg <= 1 || gpw.strides[2] == O) && (O <= 1 || gpw.strides[3] == 1);
-  std::vector<T> dpw_storage;
+  const bool dpw_transposed = want_dpw && !dpw_in_place && kg > 1 && gpw.strides[2] == 1 && gpw.strides[3] >= kg;
+  const int64_t dpw_ld = dpw_transposed ? spread_stride<T>(O) : O;
   T* dpw = nullptr;
-  if (want_dpw) {
-    if (!dpw_in_place) dpw_storage = make_buffer<T>("the pointwise filter gradient", kg * O);
-    dpw = dpw_in_place ? gpw.data : dpw_storage.data();
-  }
+  if (want_dpw)
+    dpw = dpw_in_place ? gpw.data : kept.get(4, "the pointwise filter gradient", std::max<int64_t>(1, kg * dpw_ld));
   // Per part: the [O] bias, [C*M] depthwise bias and [KH, KW, C, M] depthwise filter partial
   // gradients (the last as M planes [M][KH, KW, C] when M > 1).
   const int64_t FS = O + CM + taps * CM;
@@ -874,7 +881,8 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
   if (grads.input.data) dx_out.emplace(grads.input, p.layout);
   if (P == 0) {
     if (dx_out) std::fill(dx_out->data, dx_out->data + g.batch * H * W * C, T(0));
-    if (dpw) std::fill(dpw, dpw + kg * O, T(0));
+    if (dpw)
+      for (int64_t j = 0; j < kg; ++j) std::fill(dpw + j * dpw_ld, dpw + j * dpw_ld + O, T(0));
   } else {
     // Units of output pixels: a band of `br` rows and `bc` columns of one image (about 1024 pixels;
     // whole rows unless they are long), set by the problem alone. A unit owns its output pixels (for
@@ -1142,13 +1150,16 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
           const int64_t gi = i / row_tiles, r0 = (i % row_tiles) * pw_tile;
           product(static_cast<size_t>(std::min(pw_tile, kg - r0)), static_cast<size_t>(og), static_cast<size_t>(PB),
                   at_block + (gi * kg + r0) * lda_at, static_cast<size_t>(lda_at), packed_dz + gi * dz_group,
-                  dpw + r0 * O + gi * og, static_cast<size_t>(O), none);
+                  dpw + r0 * dpw_ld + gi * og, static_cast<size_t>(dpw_ld), none);
         }
       });
     }
     if (parts > 1) sum_parts(partials.data(), parts, FS, sums.data());
   }
-  if (want_dpw && !dpw_in_place) write_strided(dpw_storage.data(), gpw);
+  if (dpw_transposed)
+    transpose(dpw, kg, O, dpw_ld, 1, gpw.data, gpw.strides[3]);
+  else if (want_dpw && !dpw_in_place)
+    write_strided(dpw, gpw);
   if (grads.bias.data) write_strided(sums.data(), grads.bias);
   if (grads.depthwise_bias.data) write_strided(sums.data() + O, grads.depthwise_bias);
   if (grads.depthwise_filter.data) {
