@@ -163,8 +163,10 @@ void write_strided(const T* src, const Tensor<T>& t) {
 // transpose() for float with contiguous source rows: 4 x 4 blocks transposed in SSE registers (the
 // baseline of every x86-64), 16 source rows at a time, so that each destination row receives a
 // whole cache line's worth in one pass (with 8 rows, half-lines: 6-11% slower on a wide layer's
-// training step).
-__attribute__((noinline)) void transpose_sse(const float* src, int64_t rows, int64_t cols, int64_t src_rs, float* dst, int64_t dst_rs) {
+// training step). Out of line: inlined into the separable pass's unit loop, its loop kept operands
+// on the stack for want of registers.
+__attribute__((noinline)) void transpose_sse(const float* src, int64_t rows, int64_t cols, int64_t src_rs,
+                                             float* dst, int64_t dst_rs) {
   const int64_t R4 = rows / 4 * 4, C4 = cols / 4 * 4;
   for (int64_t r0 = 0; r0 < R4; r0 += 16) {
     const int64_t r1 = std::min(R4, r0 + 16);
@@ -827,8 +829,9 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
     forward = pack_gemm<T>("the packed pointwise_filter", k, G, kg, og, pointwise_filter.data,
                            pointwise_filter.strides[2], pointwise_filter.strides[3], bias);
   // dA = dZ x PW^T per group. With many pixels PW_g^T [og, kg] is packed once as the GEMM's B
-  // operand (panel by panel: each panel's nr filter rows transposed straight into the panel). With few pixels packing the filter would cost more than the product
-  // (a 7x7 image at 1024 channels: a pass over 4 MiB for 49 pixels), so the product is computed
+  // operand (panel by panel: each panel's nr filter rows transposed straight into the panel).
+  // With few pixels packing the filter would cost more than the product (a 7x7 image at 1024
+  // channels: a pass over 4 MiB for 49 pixels), so the product is computed
   // transposed instead, dA_g^T [kg, pixels] = PW_g [kg, og] x dZ_g^T [og, pixels], the filter read
   // in place as the A operand and only the small dZ tile packed. Both give every element the same
   // arithmetic (the products over o in order, from 0), so the choice does not change the bits.
@@ -844,9 +847,9 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
     parallel_for(G * panels, work_of({og, nr, 2}), [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
         const int64_t gi = i / panels, j0 = (i % panels) * nr, nc = std::min(nr, kg - j0);
-        pack_transposed(k, og, nc,
-                        pointwise_filter.data + j0 * pointwise_filter.strides[2] + gi * og * pointwise_filter.strides[3],
-                        pointwise_filter.strides[2], pointwise_filter.strides[3], packed_bt + gi * bt_group + (j0 / nr) * panel);
+        const T* src = pointwise_filter.data + j0 * pointwise_filter.strides[2] + gi * og * pointwise_filter.strides[3];
+        pack_transposed(k, og, nc, src, pointwise_filter.strides[2], pointwise_filter.strides[3],
+                        packed_bt + gi * bt_group + (j0 / nr) * panel);
       }
     });
   }
