@@ -339,8 +339,17 @@ py::tuple separable_backprop_typed(const py::array& input, const py::object& f1,
   const Tensor<const T> dy = view<T>(out_backprop, "out_backprop");
   sepcpp::conv_geometry(OpKind::kSeparable, x.shape, fd.shape, fd.ndim, fp.shape, fp.ndim, p);
   sepcpp::SeparableGradients<T> g;
-  py::array gx = new_array<T>(x.shape, x.ndim), gd = new_array<T>(fd.shape, fd.ndim),
-            gp = new_array<T>(fp.shape, fp.ndim);
+  py::array gx = new_array<T>(x.shape, x.ndim), gd = new_array<T>(fd.shape, fd.ndim), gp;
+  if (fp.ndim == 4 && fp.shape[2] > 1 && fp.shape[3] > 1 && fp.strides[2] == 1 && fp.strides[3] == fp.shape[2]) {
+    // The pointwise gradient in the filter's layout when that is [C*M/groups, O] column by column
+    // (a torch weight [O, C*M] viewed as TensorFlow's): sepcpp.torch then takes it as it is, not
+    // through an element-by-element transposed copy.
+    const auto s = static_cast<py::ssize_t>(sizeof(T));
+    gp = py::array_t<T>(std::vector<py::ssize_t>(fp.shape, fp.shape + 4),
+                        {fp.shape[2] * fp.shape[3] * s, fp.shape[2] * fp.shape[3] * s, s, fp.shape[2] * s});
+  } else {
+    gp = new_array<T>(fp.shape, fp.ndim);
+  }
   py::object gbd = py::none(), gb = py::none();
   g.input = mutable_view<T>(gx), g.depthwise_filter = mutable_view<T>(gd), g.pointwise_filter = mutable_view<T>(gp);
   if (bd.data && bd.ndim == 1) {

@@ -62,12 +62,14 @@ constexpr int64_t kPartialBudget = int64_t(1) << 24;
 constexpr int64_t kMaxParts = 64;
 
 // The separable backward's large buffers (the packed transposed filter, the blocks of A^T and dZ,
-// the packed dZ), kept by the calling thread from one call to the next while they total at most
+// the packed dZ; group 0, on the calling thread) and each thread's scratch for the units it runs
+// (group 1), kept by the thread from one call to the next while a group totals at most
 // kKeptBytes: a training loop calls it with the same shapes every step, and a fresh buffer costs a
-// page fault per 4 KiB it touches (a tenth of a 1024-channel sequence layer's backward pass). The
-// values are written before they are read in every call: only the memory is kept.
+// page fault per 4 KiB it touches (a tenth of a 1024-channel sequence layer's backward pass), or
+// a pass of zeros for a std::vector. The values are written before they are read in every call:
+// only the memory is kept.
 constexpr int64_t kKeptBytes = int64_t(64) << 20;
-template <class T>
+template <class T, int kGroup>
 class KeptBuffers {
  public:
   T* get(int slot, const char* what, int64_t n) {
@@ -92,8 +94,8 @@ class KeptBuffers {
     AlignedArray<T> data;
     int64_t size = 0;
   };
-  static std::array<Slot, 4>& slots() {
-    thread_local std::array<Slot, 4> s;
+  static std::array<Slot, 8>& slots() {
+    thread_local std::array<Slot, 8> s;
     return s;
   }
 };
@@ -161,8 +163,10 @@ void write_strided(const T* src, const Tensor<T>& t) {
 // transpose() for float with contiguous source rows: 4 x 4 blocks transposed in SSE registers (the
 // baseline of every x86-64), 16 source rows at a time, so that each destination row receives a
 // whole cache line's worth in one pass (with 8 rows, half-lines: 6-11% slower on a wide layer's
-// training step).
-inline void transpose_sse(const float* src, int64_t rows, int64_t cols, int64_t src_rs, float* dst, int64_t dst_rs) {
+// training step). Out of line: inlined into the separable pass's unit loop, its loop kept operands
+// on the stack for want of registers.
+__attribute__((noinline)) void transpose_sse(const float* src, int64_t rows, int64_t cols, int64_t src_rs,
+                                             float* dst, int64_t dst_rs) {
   const int64_t R4 = rows / 4 * 4, C4 = cols / 4 * 4;
   for (int64_t r0 = 0; r0 < R4; r0 += 16) {
     const int64_t r1 = std::min(R4, r0 + 16);
@@ -205,6 +209,49 @@ void transpose(const T* src, int64_t rows, int64_t cols, int64_t src_rs, int64_t
       for (int64_t c = c0; c < c1; ++c)
         for (int64_t r = r0; r < r1; ++r) dst[c * dst_rs + r] = src[r * src_rs + c * src_cs];
     }
+}
+
+// A row stride of at least n elements that is an odd number of cache lines. Rows 2^j lines apart
+// fall in one set of the L1 cache (12 ways), so writing a transpose across 16 of them (a tall
+// block of A^T: 2048 pixels, 8 KiB a row) evicts lines before they are filled, and a stride that is
+// no whole number of lines splits the stores; with an odd one, 64 consecutive rows take 64
+// different sets. (The transpose into a block of A^T ran 1.6-2x faster at 368 floats a row than at
+// 361, and at 2064 than at 2048; the GEMM reading the rows is unaffected.)
+template <class T>
+int64_t spread_stride(int64_t n) {
+  const int64_t line = int64_t(64) / int64_t(sizeof(T));
+  const int64_t lines = (n + line - 1) / line;
+  return (lines | 1) * line;
+}
+
+// Packs the transpose of src as the GEMM's B operand, B[kk, j] = src[j * src_rs + kk * src_cs]
+// for kk < k, j < cols (k.gemm_pack's result for that B, with no bias): each panel's rows are the
+// transposed block itself, so it is written in place, without a transposed copy to pack from.
+// When src_rs is 1 (src's columns are contiguous: a torch weight [O, C*M] viewed as TensorFlow's
+// [C*M, O] is PW^T row by row), B's rows already are, and the plain pack copies them.
+template <class T>
+void pack_transposed(const kernels::TypedKernels<T>& k, int64_t kdim, int64_t cols, const T* src, int64_t src_rs,
+                     int64_t src_cs, T* packed) {
+  const int64_t nr = static_cast<int64_t>(k.gemm_nr);
+  if (src_rs == 1 || cols == 1)
+    return k.gemm_pack(static_cast<size_t>(kdim), static_cast<size_t>(cols), src, static_cast<size_t>(src_cs),
+                       nullptr, packed);
+  if (k.gemm_kstep != 1) {  // rows interleaved in steps: through a transposed copy
+    std::vector<T> t = make_buffer<T>("a transposed GEMM operand", kdim * cols);
+    transpose(src, cols, kdim, src_rs, src_cs, t.data(), cols);
+    k.gemm_pack(static_cast<size_t>(kdim), static_cast<size_t>(cols), t.data(), static_cast<size_t>(cols), nullptr,
+                packed);
+    return;
+  }
+  const int64_t panel = static_cast<int64_t>(kernels::gemm_panel_size(static_cast<size_t>(kdim), k.gemm_nr));
+  for (int64_t j0 = 0; j0 < cols; j0 += nr) {
+    const int64_t nc = std::min(nr, cols - j0);
+    T* p = packed + (j0 / nr) * panel;
+    std::fill(p, p + nr, T(0));  // the bias row
+    transpose(src + j0 * src_rs, nc, kdim, src_rs, src_cs, p + nr, nr);
+    if (nc < nr)
+      for (int64_t kk = 0; kk < kdim; ++kk) std::fill(p + (kk + 1) * nr + nc, p + (kk + 2) * nr, T(0));
+  }
 }
 
 // The output row oh whose kernel row ky lands on input row ih, or -1.
@@ -782,29 +829,27 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
     forward = pack_gemm<T>("the packed pointwise_filter", k, G, kg, og, pointwise_filter.data,
                            pointwise_filter.strides[2], pointwise_filter.strides[3], bias);
   // dA = dZ x PW^T per group. With many pixels PW_g^T [og, kg] is packed once as the GEMM's B
-  // operand (panel by panel: each panel's nr filter rows transposed into a block small enough for L2
-  // and packed from there). With few pixels packing the filter would cost more than the product
-  // (a 7x7 image at 1024 channels: a pass over 4 MiB for 49 pixels), so the product is computed
+  // operand (panel by panel: each panel's nr filter rows transposed straight into the panel).
+  // With few pixels packing the filter would cost more than the product (a 7x7 image at 1024
+  // channels: a pass over 4 MiB for 49 pixels), so the product is computed
   // transposed instead, dA_g^T [kg, pixels] = PW_g [kg, og] x dZ_g^T [og, pixels], the filter read
   // in place as the A operand and only the small dZ tile packed. Both give every element the same
   // arithmetic (the products over o in order, from 0), so the choice does not change the bits.
   const bool da_transposed = want_dd && transposed_input_product(P, kg, og) && pointwise_filter.strides[3] == 1;
   const size_t bt_group = kernels::gemm_packed_size(static_cast<size_t>(og), static_cast<size_t>(kg), k.gemm_nr,
                                                     k.gemm_kstep);
-  KeptBuffers<T> kept;
+  KeptBuffers<T, 0> kept;
   T* packed_bt = nullptr;
   if (want_dd && !da_transposed && P > 0) {
     packed_bt = kept.get(0, "the packed transposed pointwise_filter", static_cast<int64_t>(bt_group) * G);
     const int64_t panels = (kg + nr - 1) / nr;
     const size_t panel = kernels::gemm_panel_size(static_cast<size_t>(og), k.gemm_nr, k.gemm_kstep);
-    parallel_for(G * panels, work_of({og, nr, 4}), [&](int64_t b, int64_t e) {
-      std::vector<T> block = make_buffer<T>("the transposed pointwise filter block", og * nr);
+    parallel_for(G * panels, work_of({og, nr, 2}), [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
         const int64_t gi = i / panels, j0 = (i % panels) * nr, nc = std::min(nr, kg - j0);
-        transpose(pointwise_filter.data + j0 * pointwise_filter.strides[2] + gi * og * pointwise_filter.strides[3],
-                  nc, og, pointwise_filter.strides[2], pointwise_filter.strides[3], block.data(), nc);
-        k.gemm_pack(static_cast<size_t>(og), static_cast<size_t>(nc), block.data(), static_cast<size_t>(nc), nullptr,
-                    packed_bt + gi * bt_group + (j0 / nr) * panel);
+        const T* src = pointwise_filter.data + j0 * pointwise_filter.strides[2] + gi * og * pointwise_filter.strides[3];
+        pack_transposed(k, og, nc, src, pointwise_filter.strides[2], pointwise_filter.strides[3],
+                        packed_bt + gi * bt_group + (j0 / nr) * panel);
       }
     });
   }
@@ -819,16 +864,18 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
     dw_dense.swap(planes);
   }
   // The pointwise filter gradient [kg, O] (the layout of the result) is summed in place in the
-  // result when that is dense, else in a buffer copied out at the end.
+  // result when that is dense, else in a buffer (rows dpw_ld apart) copied out at the end: by the
+  // blocked transpose when the result is laid out [O, kg] (a torch weight's layout, viewed as
+  // TensorFlow's), from rows an odd number of cache lines apart (at 1024 channels, rows 4 KiB apart
+  // fall in one L1 set, and the transpose reading 16 of them at once ran 3x slower).
   const Tensor<T>& gpw = grads.pointwise_filter;
   const bool dpw_in_place =
       want_dpw && (kg <= 1 || gpw.strides[2] == O) && (O <= 1 || gpw.strides[3] == 1);
-  std::vector<T> dpw_storage;
+  const bool dpw_transposed = want_dpw && !dpw_in_place && kg > 1 && gpw.strides[2] == 1 && gpw.strides[3] >= kg;
+  const int64_t dpw_ld = dpw_transposed ? spread_stride<T>(O) : O;
   T* dpw = nullptr;
-  if (want_dpw) {
-    if (!dpw_in_place) dpw_storage = make_buffer<T>("the pointwise filter gradient", kg * O);
-    dpw = dpw_in_place ? gpw.data : dpw_storage.data();
-  }
+  if (want_dpw)
+    dpw = dpw_in_place ? gpw.data : kept.get(4, "the pointwise filter gradient", std::max<int64_t>(1, kg * dpw_ld));
   // Per part: the [O] bias, [C*M] depthwise bias and [KH, KW, C, M] depthwise filter partial
   // gradients (the last as M planes [M][KH, KW, C] when M > 1).
   const int64_t FS = O + CM + taps * CM;
@@ -837,7 +884,8 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
   if (grads.input.data) dx_out.emplace(grads.input, p.layout);
   if (P == 0) {
     if (dx_out) std::fill(dx_out->data, dx_out->data + g.batch * H * W * C, T(0));
-    if (dpw) std::fill(dpw, dpw + kg * O, T(0));
+    if (dpw)
+      for (int64_t j = 0; j < kg; ++j) std::fill(dpw + j * dpw_ld, dpw + j * dpw_ld + O, T(0));
   } else {
     // Units of output pixels: a band of `br` rows and `bc` columns of one image (about 1024 pixels;
     // whole rows unless they are long), set by the problem alone. A unit owns its output pixels (for
@@ -878,7 +926,8 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
     const bool dz_gathered = want_dpw && (act2 != Activation::kNone || ncb > 1);
     const int64_t block_pixels_max = std::min(P, units_per_block * unit_pixels);
     T *at_block = nullptr, *dz_block = nullptr, *packed_dz = nullptr;
-    if (want_dpw) at_block = kept.get(1, "the separable backprop block of A^T", block_pixels_max * CM);
+    if (want_dpw)
+      at_block = kept.get(1, "the separable backprop block of A^T", spread_stride<T>(block_pixels_max) * CM);
     if (dz_gathered) dz_block = kept.get(2, "the separable backprop block of dZ", block_pixels_max * O);
     if (want_dpw)
       packed_dz = kept.get(3, "the separable backprop packed block of dZ",
@@ -906,6 +955,19 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
         *e0 = std::min(*e0, need0), *e1 = std::max(*e1, need1);
       }
     };
+    // The most pixels a unit computes (its own and the halo's): each thread's unit buffers.
+    int64_t unit_r = 0, unit_q = 0;
+    for (int64_t rb = 0; rb < nrb; ++rb) {
+      int64_t lo, hi, e0, e1;
+      span(g.h, rb, nrb, rb * br, std::min(OH, (rb + 1) * br), &lo, &hi, &e0, &e1);
+      unit_r = std::max(unit_r, e1 - e0);
+    }
+    for (int64_t cb = 0; cb < ncb; ++cb) {
+      int64_t lo, hi, e0, e1;
+      span(g.w, cb, ncb, cb * bc, std::min(OW, (cb + 1) * bc), &lo, &hi, &e0, &e1);
+      unit_q = std::max(unit_q, e1 - e0);
+    }
+    const int64_t unit_rp = unit_r * unit_q;
     auto owned_pixels = [&](int64_t u) {
       const int64_t rb = (u / ncb) % nrb, cb = u % ncb;
       return (std::min(OH, (rb + 1) * br) - rb * br) * (std::min(OW, (cb + 1) * bc) - cb * bc);
@@ -918,6 +980,7 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
       offsets.assign(1, 0);
       for (int64_t u = u0; u < u1; ++u) offsets.push_back(offsets.back() + owned_pixels(u));
       const int64_t PB = offsets.back();
+      const int64_t lda_at = spread_stride<T>(PB);  // A^T's row stride in the block
       // Segment s: the units u0 + s, u0 + s + parts, ... of the block (all in part (u0 + s) % parts).
       const int64_t segments = std::min(parts, u1 - u0);
       // A block of one unit (a small image) runs on the calling thread, which then splits the unit's
@@ -934,9 +997,23 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
       };
       auto phase1 = [&](int64_t b, int64_t e) {
         DwScratch<T> s;
-        std::vector<T> mid, act_mid, dzbuf, dd, dzt, ddt, dd_planes;
-        AlignedVector<T> packed;
         TapLists<T> tl;
+        // The unit's buffers, kept by the thread (sized for the largest unit: RP <= unit_rp).
+        KeptBuffers<T, 1> scratch;
+        T* const mid = scratch.get(0, "the separable backprop depthwise output", unit_rp * CM);
+        T* const act_mid =
+            act1 != Activation::kNone ? scratch.get(1, "the separable backprop activations", unit_rp * CM) : nullptr;
+        T* const dzbuf = scratch.get(2, "the separable backprop dZ", unit_rp * O);
+        T* const dd = want_dd ? scratch.get(3, "the separable backprop dD", unit_rp * CM) : nullptr;
+        T* const dd_planes =
+            want_dd && g.multiplier > 1 ? scratch.get(4, "the separable backprop dD planes", unit_rp * CM) : nullptr;
+        T* const ddt = da_transposed ? scratch.get(5, "the separable backprop dA^T", kg * spread_stride<T>(unit_rp))
+                                     : nullptr;
+        T* const packed = da_transposed ? scratch.get(6, "the separable backprop packed dZ^T",
+                                                      static_cast<int64_t>(kernels::gemm_packed_size(
+                                                          static_cast<size_t>(og), static_cast<size_t>(unit_rp),
+                                                          k.gemm_nr, k.gemm_kstep)))
+                                        : nullptr;
         for (int64_t seg = b; seg < e; ++seg)
           for (int64_t u = u0 + seg; u < u1; u += parts) {
             T* db = part_sums + (u % parts) * FS;
@@ -949,15 +1026,25 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
             span(g.w, cb, ncb, c0, c1, &iw0, &iw1, &ec0, &ec1);
             const int64_t R = er1 - er0, Q = ec1 - ec0, RP = R * Q;
             // The forward pass: D = depthwise + bias, A = act1(D).
-            mid.resize(static_cast<size_t>(RP * CM));
             for (int64_t i = 0; i < R; ++i)
               depthwise_pixels(g, k, x_rows, zero.data(), dw, none, (n * OH + er0 + i) * OW + ec0, Q,
-                               mid.data() + i * Q * CM, s);
-            const T* a = mid.data();
+                               mid + i * Q * CM, s);
+            const T* a = mid;
             if (act1 != Activation::kNone) {
-              act_mid.resize(static_cast<size_t>(RP * CM));
-              activate(act1, mid.data(), act_mid.data(), RP * CM);
-              a = act_mid.data();
+              activate(act1, mid, act_mid, RP * CM);
+              a = act_mid;
+            }
+            // A^T of the unit's own pixels into the block while A is still in L2 (not after the dA
+            // product, which streams dZ and dD through it): a row of pixels at a time, or all at
+            // once when the unit's rows are whole (its own pixels are then consecutive, and a tall
+            // transpose leaves fewer of them to the element-by-element tail).
+            const int64_t off = offsets[u - u0];
+            if (want_dpw) {
+              if (c1 - c0 == Q)
+                transpose(a + (r0 - er0) * Q * CM, (r1 - r0) * Q, CM, CM, 1, at_block + off, lda_at);
+              else
+                for (int64_t oh = r0, q = off; oh < r1; ++oh, q += c1 - c0)
+                  transpose(a + ((oh - er0) * Q + (c0 - ec0)) * CM, c1 - c0, CM, CM, 1, at_block + q, lda_at);
             }
             // dZ = dY where act2 passes it (Z = A x PW + bias computed only then), row stride O:
             // out_backprop itself when the unit's rows are whole and there is no act2.
@@ -965,21 +1052,19 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
             if (act2 == Activation::kNone && Q == OW) {
               dz = dy.data + (n * OH + er0) * OW * O;
             } else {
-              dzbuf.resize(static_cast<size_t>(RP * O));
-              if (act2 != Activation::kNone) run_gemm(k, forward, G, kg, og, RP, a, CM, dzbuf.data(), O, none);
+              if (act2 != Activation::kNone) run_gemm(k, forward, G, kg, og, RP, a, CM, dzbuf, O, none);
               for (int64_t i = 0; i < R; ++i) {
                 const T* src = dy.data + ((n * OH + er0 + i) * OW + ec0) * O;
-                T* dst = dzbuf.data() + i * Q * O;
+                T* dst = dzbuf + i * Q * O;
                 mask_gradient(act2, dst, src, dst, Q * O);  // dst holds Z, or nothing yet without act2
               }
-              dz = dzbuf.data();
+              dz = dzbuf;
             }
             // dA = dZ x PW^T per group, then dD = dA where act1 passes it.
             if (want_dd) {
-              dd.resize(static_cast<size_t>(RP * CM));
               if (!da_transposed) {
                 // In row tiles whose [rows, kg] result stays in L2 across the k-blocks.
-                T* ddw = dd.data();
+                T* ddw = dd;
                 gemm_rows(RP, da_tile, work_of({CM, og}), [&](int64_t i0, int64_t rows) {
                   for (int64_t gi = 0; gi < G; ++gi)
                     k.gemm(static_cast<size_t>(rows), static_cast<size_t>(kg), static_cast<size_t>(og),
@@ -987,31 +1072,23 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
                            ddw + i0 * CM + gi * kg, static_cast<size_t>(CM), none);
                 });
               } else {
-                dzt.resize(static_cast<size_t>(og * RP));
-                ddt.resize(static_cast<size_t>(kg * RP));
-                packed.resize(kernels::gemm_packed_size(static_cast<size_t>(og), static_cast<size_t>(RP), k.gemm_nr,
-                                                        k.gemm_kstep));
+                const int64_t ldt = spread_stride<T>(RP);
                 for (int64_t gi = 0; gi < G; ++gi) {
-                  transpose(dz + gi * og, RP, og, O, 1, dzt.data(), RP);
-                  k.gemm_pack(static_cast<size_t>(og), static_cast<size_t>(RP), dzt.data(), static_cast<size_t>(RP),
-                              nullptr, packed.data());
-                  const T* pk = packed.data();
-                  T* dt = ddt.data();
+                  pack_transposed(k, og, RP, dz + gi * og, O, 1, packed);
                   gemm_rows(kg, std::max(mr, (kg + threads - 1) / threads + mr - 1) / mr * mr, work_of({RP, og}),
                             [&](int64_t j0, int64_t rows) {
                               k.gemm(static_cast<size_t>(rows), static_cast<size_t>(RP), static_cast<size_t>(og),
                                      pointwise_filter.data + j0 * pointwise_filter.strides[2] + gi * og,
-                                     static_cast<size_t>(pointwise_filter.strides[2]), pk, dt + j0 * RP,
-                                     static_cast<size_t>(RP), none);
+                                     static_cast<size_t>(pointwise_filter.strides[2]), packed, ddt + j0 * ldt,
+                                     static_cast<size_t>(ldt), none);
                             });
-                  transpose(ddt.data(), kg, RP, RP, 1, dd.data() + gi * kg, CM);
+                  transpose(ddt, kg, RP, ldt, 1, dd + gi * kg, CM);
                 }
               }
-              mask_gradient(act1, mid.data(), dd.data(), dd.data(), RP * CM);
+              mask_gradient(act1, mid, dd, dd, RP * CM);
             }
-            // The biases' sums over the unit's own pixels, in order; A^T and dZ of those pixels
-            // into the block, a row of them at a time.
-            const int64_t off = offsets[u - u0];
+            // The biases' sums over the unit's own pixels, in order; dZ of those pixels into the
+            // block, a row of them at a time.
             for (int64_t oh = r0, q = off; oh < r1; ++oh, q += c1 - c0) {
               const int64_t rs = (oh - er0) * Q + (c0 - ec0);  // the row's first pixel in the unit
               for (int64_t r = rs; r < rs + (c1 - c0); ++r) {
@@ -1020,21 +1097,19 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
                   for (int64_t o = 0; o < O; ++o) db[o] += dzq[o];
                 }
                 if (grads.depthwise_bias.data) {
-                  const T* ddq = dd.data() + r * CM;
+                  const T* ddq = dd + r * CM;
                   for (int64_t j = 0; j < CM; ++j) ddb[j] += ddq[j];
                 }
               }
               if (dz_gathered) std::copy(dz + rs * O, dz + (rs + c1 - c0) * O, dz_block + q * O);
-              if (want_dpw) transpose(a + rs * CM, c1 - c0, CM, CM, 1, at_block + q, PB);
             }
             if (!want_dd) continue;
             // dD as M planes when M > 1 (depthwise_filter_row, depthwise_input_rows).
-            const T* ddp = dd.data();
+            const T* ddp = dd;
             int64_t dd_stride = CM, dd_plane = 0;
             if (g.multiplier > 1) {
-              dd_planes.resize(static_cast<size_t>(RP * CM));
-              split_planes(dd.data(), RP, C, g.multiplier, dd_planes.data());
-              ddp = dd_planes.data();
+              split_planes(dd, RP, C, g.multiplier, dd_planes);
+              ddp = dd_planes;
               dd_stride = C;
               dd_plane = RP * C;
             }
@@ -1077,14 +1152,17 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
         for (int64_t i = b; i < e; ++i) {
           const int64_t gi = i / row_tiles, r0 = (i % row_tiles) * pw_tile;
           product(static_cast<size_t>(std::min(pw_tile, kg - r0)), static_cast<size_t>(og), static_cast<size_t>(PB),
-                  at_block + (gi * kg + r0) * PB, static_cast<size_t>(PB), packed_dz + gi * dz_group,
-                  dpw + r0 * O + gi * og, static_cast<size_t>(O), none);
+                  at_block + (gi * kg + r0) * lda_at, static_cast<size_t>(lda_at), packed_dz + gi * dz_group,
+                  dpw + r0 * dpw_ld + gi * og, static_cast<size_t>(dpw_ld), none);
         }
       });
     }
     if (parts > 1) sum_parts(partials.data(), parts, FS, sums.data());
   }
-  if (want_dpw && !dpw_in_place) write_strided(dpw_storage.data(), gpw);
+  if (dpw_transposed)
+    transpose(dpw, kg, O, dpw_ld, 1, gpw.data, gpw.strides[3]);
+  else if (want_dpw && !dpw_in_place)
+    write_strided(dpw, gpw);
   if (grads.bias.data) write_strided(sums.data(), grads.bias);
   if (grads.depthwise_bias.data) write_strided(sums.data() + O, grads.depthwise_bias);
   if (grads.depthwise_filter.data) {

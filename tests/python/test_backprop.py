@@ -186,6 +186,29 @@ def test_separable_wide_filter_few_pixels(rng, restore_threads, groups, m, acts,
                 assert g.tobytes() == other.tobytes(), (shape, name)
 
 
+@pytest.mark.parametrize("shape,o", [((2, 9, 10, 24), 200), ((1, 3, 3, 1024), 1024), ((1, 40, 30, 72), 8)])
+def test_separable_transposed_pointwise_filter(rng, restore_threads, shape, o, isa):
+    # A pointwise filter laid out [O, C*M] (a torch weight viewed as [1, 1, C*M, O]): PW^T is packed
+    # from its rows as they are, and its gradient comes back in the same layout (written by the
+    # blocked transpose from rows padded to an odd number of cache lines; C*M and O off the panel
+    # width, 4 KiB rows, few pixels). The same bits as the dense filter's, for 1 and 2 threads.
+    c = shape[-1]
+    x = _rand(rng, shape, F32, 2.0)
+    dy = _rand(rng, shape[:3] + (o,), F32)
+    fd = _rand(rng, (3, 3, c, 1), F32)
+    fp = _rand(rng, (1, 1, c, o), F32, 1 / np.sqrt(c))
+    fp_t = np.ascontiguousarray(fp[0, 0].T)[None, None].transpose(0, 1, 3, 2)  # [1, 1, C, O], columns contiguous
+    assert fp_t.strides[2] == 4 and np.array_equal(fp_t, fp)
+    kwargs = {"bias": _rand(rng, (o,), F32), "depthwise_activation": "relu"}
+    want = sepcpp.separable_conv2d_backprop(x, fd, fp, dy, 1, "SAME", **kwargs)
+    for t in (1, 2):
+        sepcpp.set_num_threads(t)
+        got = sepcpp.separable_conv2d_backprop(x, fd, fp_t, dy, 1, "SAME", **kwargs)
+        assert got.pointwise_filter.strides[2:] == fp_t.strides[2:], t
+        for name, g, w in zip(got._fields, got, want):
+            assert (g is None and w is None) or g.tobytes() == w.tobytes(), (shape, name, t)
+
+
 def test_separable_pointwise_gradient_in_blocks(rng, restore_threads):
     # The pointwise filter gradient is one GEMM over the pixels, taken in blocks of units (1 to 8 MiB
     # of the depthwise output, or one unit per thread): 8 units of 16 x 64 pixels at 256 float64
