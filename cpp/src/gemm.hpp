@@ -40,9 +40,18 @@ PackedGemm<T> pack_gemm(const char* what, const kernels::TypedKernels<T>& k, int
     const T* src = b + gi * og * b_col_stride;
     int64_t stride = b_row_stride;
     if (!is_dense) {
+      // In 8 x 8 blocks: a transposed filter (PyTorch's [O, C*M] pointwise weight) is then read and
+      // written a few cache lines per block instead of a line per element (4.5 ms of a 7x7x1024
+      // training step element by element; 16 x 16 blocks no better, their 16 rows 4 KiB apart
+      // falling in one 12-way L1 set).
       dense.resize(static_cast<size_t>(kg * og));
-      for (int64_t r = 0; r < kg; ++r)
-        for (int64_t j = 0; j < og; ++j) dense[r * og + j] = src[r * b_row_stride + j * b_col_stride];
+      constexpr int64_t kBlock = 8;
+      for (int64_t r0 = 0; r0 < kg; r0 += kBlock)
+        for (int64_t j0 = 0; j0 < og; j0 += kBlock) {
+          const int64_t r1 = std::min(kg, r0 + kBlock), j1 = std::min(og, j0 + kBlock);
+          for (int64_t j = j0; j < j1; ++j)
+            for (int64_t r = r0; r < r1; ++r) dense[r * og + j] = src[r * b_row_stride + j * b_col_stride];
+        }
       src = dense.data();
       stride = og;
     }
