@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels.hpp"
 #include "simd.hpp"
@@ -152,6 +153,23 @@ inline void dwrow_tile(size_t c, size_t n, size_t kh, size_t kw, size_t channels
   dw_store<S, PX, B, MASKED>(acc, o, out_pixel_stride, c, n, clamp, lo, hi);
 }
 
+// Calls f(std::integral_constant<size_t, PX>, p) for the pixel tiles of a run of `pixels`: tiles
+// of kDwRowTile, then one of 4 and one of 2 for what is left, then single pixels.
+template <class F>
+inline void dwrow_pixel_tiles(size_t pixels, F&& f) {
+  size_t p = 0;
+  for (; p + kDwRowTile <= pixels; p += kDwRowTile) f(std::integral_constant<size_t, kDwRowTile>(), p);
+  if (p + 4 <= pixels) {
+    f(std::integral_constant<size_t, 4>(), p);
+    p += 4;
+  }
+  if (p + 2 <= pixels) {
+    f(std::integral_constant<size_t, 2>(), p);
+    p += 2;
+  }
+  for (; p < pixels; ++p) f(std::integral_constant<size_t, 1>(), p);
+}
+
 // All the pixels of a run for the channels [c, c + n) (B vectors): channel blocks outermost, so
 // that a block's weights and its slice of the kernel rows stay in L1 while the pixel tiles slide
 // along the row (pixels outermost, a 5x5 kernel on 240 channels touched ~60 KiB per tile).
@@ -160,23 +178,10 @@ inline void dwrow_channels(size_t c, size_t n, size_t channels, size_t pixels, s
                            const typename S::Elem* const* rows, const typename S::Elem* weights,
                            const typename S::Elem* bias, typename S::Elem* out, size_t out_pixel_stride, bool clamp,
                            typename S::V lo, typename S::V hi) {
-  size_t p = 0;
-  for (; p + kDwRowTile <= pixels; p += kDwRowTile)
-    dwrow_tile<S, kDwRowTile, B, MASKED>(c, n, kh, kw, channels, rows, p, weights, bias, out + p * out_pixel_stride,
-                                         out_pixel_stride, clamp, lo, hi);
-  if (p + 4 <= pixels) {
-    dwrow_tile<S, 4, B, MASKED>(c, n, kh, kw, channels, rows, p, weights, bias, out + p * out_pixel_stride,
-                                out_pixel_stride, clamp, lo, hi);
-    p += 4;
-  }
-  if (p + 2 <= pixels) {
-    dwrow_tile<S, 2, B, MASKED>(c, n, kh, kw, channels, rows, p, weights, bias, out + p * out_pixel_stride,
-                                out_pixel_stride, clamp, lo, hi);
-    p += 2;
-  }
-  for (; p < pixels; ++p)
-    dwrow_tile<S, 1, B, MASKED>(c, n, kh, kw, channels, rows, p, weights, bias, out + p * out_pixel_stride,
-                                out_pixel_stride, clamp, lo, hi);
+  dwrow_pixel_tiles(pixels, [&](auto px, size_t p) {
+    dwrow_tile<S, decltype(px)::value, B, MASKED>(c, n, kh, kw, channels, rows, p, weights, bias,
+                                                  out + p * out_pixel_stride, out_pixel_stride, clamp, lo, hi);
+  });
 }
 
 // All the channels of the pixels [p, p + PX), in channel blocks. For a single kernel row (1-D
@@ -212,20 +217,10 @@ void dwconv_row(size_t channels, size_t pixels, size_t kh, size_t kw, const type
   // clamp bounds: 28 of AVX-512's 32 registers. One vector on AVX2: 13 of 16.)
   static_assert(kDwRowTile <= 6, "B = 2 needs at most 6 pixels per tile in 32 registers");
   if (kh == 1) {  // pixel tiles outermost (dwrow_all_channels), in the same tiles as below
-    size_t p = 0;
-    for (; p + kDwRowTile <= pixels; p += kDwRowTile)
-      dwrow_all_channels<S, kDwRowTile>(channels, p, kh, kw, rows, weights, bias, out, out_pixel_stride, act.clamp,
-                                        lo, hi);
-    if (p + 4 <= pixels) {
-      dwrow_all_channels<S, 4>(channels, p, kh, kw, rows, weights, bias, out, out_pixel_stride, act.clamp, lo, hi);
-      p += 4;
-    }
-    if (p + 2 <= pixels) {
-      dwrow_all_channels<S, 2>(channels, p, kh, kw, rows, weights, bias, out, out_pixel_stride, act.clamp, lo, hi);
-      p += 2;
-    }
-    for (; p < pixels; ++p)
-      dwrow_all_channels<S, 1>(channels, p, kh, kw, rows, weights, bias, out, out_pixel_stride, act.clamp, lo, hi);
+    dwrow_pixel_tiles(pixels, [&](auto px, size_t p) {
+      dwrow_all_channels<S, decltype(px)::value>(channels, p, kh, kw, rows, weights, bias, out, out_pixel_stride,
+                                                 act.clamp, lo, hi);
+    });
     return;
   }
   size_t c = 0;
