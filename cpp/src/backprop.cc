@@ -26,10 +26,6 @@
 #include <optional>
 #include <type_traits>
 
-#if defined(__SSE2__)
-#include <xmmintrin.h>
-#endif
-
 #include "checks.hpp"
 #include "depthwise_rows.hpp"
 #include "gemm.hpp"
