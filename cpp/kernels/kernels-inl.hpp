@@ -399,12 +399,14 @@ void gemm_pack(size_t k, size_t cols, const typename S::Elem* b, size_t b_row_st
 // already in C; only the last applies the activation. Storing and reloading a float is exact, so
 // the k-blocking leaves every element's arithmetic as if the whole K were done in registers.
 // `next` (or null): rows of the block the GEMM runs after this one (same row stride), asked into L2
-// one row per k step, so that the next block's first row tile does not wait for memory.
+// so that the next block's first row tile does not wait for memory: the rows kk with
+// kk % pf_every == pf_phase (gemm_panel spreads a block's rows over its last row tiles).
 template <class S, size_t MR, size_t NV>
 inline void gemm_tile(size_t mr, size_t nc, size_t k, const typename S::Elem* a, size_t a_row_stride,
                       const typename S::Elem* bias_row, const typename S::Elem* panel_rows, size_t panel_stride,
                       typename S::Elem* c, size_t c_row_stride, bool first, bool last,
-                      const Activation<typename S::Elem>& act, const typename S::Elem* next = nullptr) {
+                      const Activation<typename S::Elem>& act, const typename S::Elem* next = nullptr,
+                      size_t pf_phase = 0, size_t pf_every = 1) {
   using T = typename S::Elem;
   using V = typename S::V;
   constexpr size_t N = S::N;
@@ -438,9 +440,14 @@ inline void gemm_tile(size_t mr, size_t nc, size_t k, const typename S::Elem* a,
   if (next) {
     constexpr size_t kLine = 64;
     const size_t row_bytes = panel_stride * sizeof(T);
+    size_t wait = pf_phase;  // k steps until the next row to ask for
     for (size_t kk = 0; kk < k; ++kk) {
-      const char* row = reinterpret_cast<const char*>(next + kk * panel_stride);
-      for (size_t off = 0; off < row_bytes; off += kLine) __builtin_prefetch(row + off, 0, 2);
+      if (wait == 0) {
+        const char* row = reinterpret_cast<const char*>(next + kk * panel_stride);
+        for (size_t off = 0; off < row_bytes; off += kLine) __builtin_prefetch(row + off, 0, 2);
+        wait = pf_every;
+      }
+      --wait;
       step(kk);
     }
   } else {
@@ -461,27 +468,34 @@ inline void gemm_tile(size_t mr, size_t nc, size_t k, const typename S::Elem* a,
 
 // The row tiles of one panel's k-block. A short last row tile runs a narrower kernel (MR/2, MR/4
 // rows), so its cost follows its rows; every element's arithmetic is the same in all of them.
-// The first row tile also asks for the next block (`next`, see gemm_tile).
+// The last (up to) kPrefetchTiles row tiles ask for the next block (`next`, see gemm_tile), each for
+// every spread-th of its rows. With a few dozen rows and B in L3 (7x7x1024: 4 MiB of weights), the
+// first row tile asking for all of the next panel (256 KiB, a line every 3 cycles) waited on the
+// line fill buffers; spread over the 9 row tiles of 49 rows, mnv1_7x1024_s1 ran 1.04-1.10x faster
+// on one thread (4 tiles: 0.98-1.05x; 64: level), the other layers 1.00-1.05x.
+constexpr size_t kPrefetchTiles = 16;
 template <class S, size_t MR, size_t NV>
 void gemm_panel(size_t rows, size_t nc, size_t kc, const typename S::Elem* a, size_t a_row_stride,
                 const typename S::Elem* bias_row, const typename S::Elem* panel_rows, size_t panel_stride,
                 typename S::Elem* c, size_t c_row_stride, bool first, bool last,
                 const Activation<typename S::Elem>& act, const typename S::Elem* next) {
   constexpr size_t MR2 = (MR + 1) / 2, MR4 = (MR + 3) / 4;
-  for (size_t i0 = 0; i0 < rows; i0 += MR) {
+  const size_t tiles = (rows + MR - 1) / MR, spread = std::min(tiles, kPrefetchTiles);
+  for (size_t t = 0, i0 = 0; i0 < rows; ++t, i0 += MR) {
     const size_t mr = std::min(MR, rows - i0);
     const typename S::Elem* ai = a + i0 * a_row_stride;
     typename S::Elem* ci = c + i0 * c_row_stride;
-    const typename S::Elem* pf = i0 == 0 ? next : nullptr;
+    const typename S::Elem* pf = t + spread >= tiles ? next : nullptr;
+    const size_t phase = t + spread - tiles;  // (only read when pf is set)
     if (mr <= MR4)
       gemm_tile<S, MR4, NV>(mr, nc, kc, ai, a_row_stride, bias_row, panel_rows, panel_stride, ci, c_row_stride,
-                            first, last, act, pf);
+                            first, last, act, pf, phase, spread);
     else if (mr <= MR2)
       gemm_tile<S, MR2, NV>(mr, nc, kc, ai, a_row_stride, bias_row, panel_rows, panel_stride, ci, c_row_stride,
-                            first, last, act, pf);
+                            first, last, act, pf, phase, spread);
     else
       gemm_tile<S, MR, NV>(mr, nc, kc, ai, a_row_stride, bias_row, panel_rows, panel_stride, ci, c_row_stride,
-                           first, last, act, pf);
+                           first, last, act, pf, phase, spread);
   }
 }
 
