@@ -25,12 +25,23 @@
 namespace sepcpp {
 namespace detail {
 
-// True when some element of w[0..n) is an infinity or a NaN.
+// True when some element of w[0..n) is an infinity or a NaN: all exponent bits set. (On the bits,
+// which the compiler vectorizes; a loop of std::isfinite ran a scalar compare per element, more
+// than half of a functional pointwise call's time with a 1024 x 1024 filter.)
 template <class T>
 bool any_nonfinite(const T* w, int64_t n) {
-  bool bad = false;
-  for (int64_t i = 0; i < n; ++i) bad |= !std::isfinite(w[i]);
-  return bad;
+  static_assert(sizeof(T) == 2 || sizeof(T) == 4 || sizeof(T) == 8, "bfloat16, float or double");
+  using U = std::conditional_t<sizeof(T) == 2, uint16_t, std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>>;
+  constexpr U exponent = sizeof(T) == 2   ? U(0x7f80)
+                         : sizeof(T) == 4 ? U(0x7f800000u)
+                                          : U(0x7ff0000000000000ull);
+  U bad = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    U u;
+    std::memcpy(&u, w + i, sizeof u);
+    bad |= static_cast<U>((u & exponent) == exponent);
+  }
+  return bad != 0;
 }
 
 // Depthwise weights rearranged per multiplier: w[m][tap][c], bias[m][c]. With `borrow` (a

@@ -17,10 +17,11 @@
 namespace sepcpp {
 namespace detail {
 
-// A GEMM's B operand packed once per call: [1 or groups][panels].
+// A GEMM's B operand packed once per call: [1 or groups][panels]. Not zeroed first: every
+// kernel's gemm_pack writes each element of its panels (bias rows, padding included).
 template <class T>
 struct PackedGemm {
-  AlignedVector<T> data;
+  UninitAlignedVector<T> data;
   size_t group_stride = 0;
 };
 
@@ -34,7 +35,7 @@ PackedGemm<T> pack_gemm(const char* what, const kernels::TypedKernels<T>& k, int
   PackedGemm<T> pg;
   pg.group_stride =
       kernels::gemm_packed_size(static_cast<size_t>(kg), static_cast<size_t>(og), k.gemm_nr, k.gemm_kstep);
-  pg.data = make_aligned_buffer<T>(what, static_cast<int64_t>(pg.group_stride) * groups);
+  pg.data = make_uninit_aligned_buffer<T>(what, static_cast<int64_t>(pg.group_stride) * groups);
   std::vector<T> dense, dbias;
   const bool is_dense = b_col_stride == 1;
   for (int64_t gi = 0; gi < groups; ++gi) {

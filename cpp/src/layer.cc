@@ -49,8 +49,13 @@ ConvLayer<T>::Impl::Impl(OpKind op_, const Tensor<const T>& filter, const Tensor
       gemm = detail::pack_gemm<T>("the packed pointwise filter", k, 1, kg, og, filter.data, filter.strides[2],
                                   filter.strides[3], bias1);
       // (Padding reaches a pointwise filter only through the C++ API's padded or strided 1x1.)
-      for (int64_t c = 0; c < C; ++c)
+      for (int64_t c = 0; c < C && !nonfinite; ++c) {
+        if (filter.strides[3] == 1) {
+          nonfinite = detail::any_nonfinite(filter.data + c * filter.strides[2], O);
+          continue;
+        }
         for (int64_t o = 0; o < O; ++o) nonfinite |= !std::isfinite(detail::at4(filter, 0, 0, c, o));
+      }
       break;
     case OpKind::kSeparable:
       dw = detail::DepthwiseWeights<T>(filter, bias1, borrow);
