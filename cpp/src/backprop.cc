@@ -1083,12 +1083,18 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
       const size_t dz_group = kernels::gemm_packed_size(static_cast<size_t>(PB), static_cast<size_t>(og), k.gemm_nr,
                                                         k.gemm_kstep);
       const size_t dz_panel = kernels::gemm_panel_size(static_cast<size_t>(PB), k.gemm_nr, k.gemm_kstep);
+      // In one run of whole panels per thread: gemm_pack reads B a row at a time across its panels
+      // (a panel at a time, the rows of a 1024-wide dZ were a page apart).
       const int64_t dz_panels = (og + nr - 1) / nr;
-      parallel_for(G * dz_panels, work_of({PB, nr, 4}), [&](int64_t b, int64_t e) {
+      const int64_t dz_runs = std::min<int64_t>(dz_panels, threads);
+      const int64_t run_panels = (dz_panels + dz_runs - 1) / dz_runs;
+      parallel_for(G * dz_runs, work_of({PB, run_panels * nr, 4}), [&](int64_t b, int64_t e) {
         for (int64_t i = b; i < e; ++i) {
-          const int64_t gi = i / dz_panels, j0 = (i % dz_panels) * nr;
-          k.gemm_pack(static_cast<size_t>(PB), static_cast<size_t>(std::min(nr, og - j0)), dzb + gi * og + j0,
-                      static_cast<size_t>(O), nullptr, packed_dz + gi * dz_group + (j0 / nr) * dz_panel);
+          const int64_t gi = i / dz_runs, j0 = (i % dz_runs) * run_panels * nr;
+          if (j0 >= og) continue;
+          k.gemm_pack(static_cast<size_t>(PB), static_cast<size_t>(std::min(run_panels * nr, og - j0)),
+                      dzb + gi * og + j0, static_cast<size_t>(O), nullptr,
+                      packed_dz + gi * dz_group + (j0 / nr) * dz_panel);
         }
       });
       // The first product starts from the packed zero bias row: the same bits as adding to zeros.
