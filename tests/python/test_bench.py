@@ -408,3 +408,38 @@ def test_bench_bfloat16_smoke(capsys, restore_threads):
     assert "geometric mean f32/bf16" in lines[-1]
     assert bench.main(["--bfloat16", "--json", "--no-progress"]) == 2
     assert bench.main(["--bfloat16", "--layers", "no_such_layer", "--no-progress"]) == 2
+
+
+def test_bfloat16_summary_ratios():
+    """The three torch/bf16 measures: of medians, of fastest calls, and paired per round."""
+    from sepcpp.bench.bfloat16 import format_bfloat16, summarize_bfloat16
+
+    def row(name, share, bf16, torch, bf16_min, torch_min, paired):
+        return {"layer": name, "threads": 1, "pointwise_share": share, "f32": 3 * bf16, "bf16": bf16,
+                "torch": torch, "f32_spread": 0.0, "bf16_spread": 0.0, "torch_spread": 0.0, "f32_min": 3 * bf16_min,
+                "bf16_min": bf16_min, "torch_min": torch_min, "torch_over_bf16_paired": paired}
+
+    rows = [row("a", 0.99, 1.0, 2.0, 0.5, 2.0, 1.5), row("b", 0.95, 2.0, 1.0, 1.0, 1.0, 0.6),
+            row("depthwise_heavy", 0.5, 1.0, 100.0, 1.0, 100.0, 100.0)]  # left out of the means
+    s = summarize_bfloat16(rows)[1]
+    assert s["layers"] == 2
+    assert s["torch_over_bf16"] == pytest.approx(1.0)  # sqrt(2 * 0.5)
+    assert s["torch_over_bf16_min"] == pytest.approx(2.0)  # sqrt(4 * 1)
+    assert s["torch_over_bf16_paired"] == pytest.approx(0.9 ** 0.5)  # sqrt(1.5 * 0.6)
+    assert s["worst_torch_over_bf16_paired"] == pytest.approx(0.6)
+    text = format_bfloat16(rows, {1: s}, "avx2", 3)
+    assert "by fastest calls 2.00x, paired per round 0.95x, worst paired 0.60x" in text
+    assert "  4.00    1.50  " in text.splitlines()[2]  # row a: min 2.0 / 0.5, paired 1.5
+
+
+@pytest.mark.uses("ml_dtypes", "torch")
+def test_bench_bfloat16_with_torch(capsys, restore_threads):
+    import_optional("ml_dtypes")
+    import_optional("torch")
+    rc = bench.main(["--bfloat16", "--layers", "mult2_28x64,xception_19x728", "--repeat", "3", "--threads", "1",
+                     "--no-progress"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "paired per round" in out.splitlines()[-1]
+    ratios = [float(ln.split()[8]) for ln in out.splitlines()[2:4]]  # torch/bf16 of each row
+    assert all(r > 0 for r in ratios)

@@ -7,8 +7,11 @@ importable. Calls are interleaved (one call of each contender per round, the ord
 each time is the median over the rounds, so that load from other processes hits all alike; the
 spread (inter-quartile range over the median) comes with each. Ratios: ``f32/bf16`` is sepcpp
 float32 over sepcpp bfloat16 (above 1: bfloat16 faster), ``torch/bf16`` PyTorch bfloat16 over
-sepcpp bfloat16. ``pw share`` is the pointwise step's share of the layer's multiply-adds; the
-geometric means are over the layers where it is at least 90% (pointwise-heavy).
+sepcpp bfloat16. On a machine whose speed swings between rounds (other jobs' load), two more
+measures of ``torch/bf16`` come with it: by fastest calls (``min``) and the median of the ratios of
+the two calls of each round (``paired``: both calls of a round see the same load). ``pw share`` is
+the pointwise step's share of the layer's multiply-adds; the geometric means are over the layers
+where it is at least 90% (pointwise-heavy).
 """
 
 from __future__ import annotations
@@ -101,6 +104,10 @@ def run_bfloat16(layers: List[Layer], thread_counts: List[int], rounds: int, wit
                 row = {"layer": layer.name, "threads": threads, "pointwise_share": share}
                 for k in keys:
                     row[k], row[k + "_spread"] = _median_spread(times[k])
+                    row[k + "_min"] = min(times[k])
+                if "torch" in times:
+                    row["torch_over_bf16_paired"] = statistics.median(
+                        t / b for t, b in zip(times["torch"], times["bf16"]))
                 rows.append(row)
     finally:
         sepcpp.set_num_threads(before)
@@ -121,21 +128,31 @@ def summarize_bfloat16(rows: List[Dict[str, Any]]) -> Dict[str, Any]:
              "worst_f32_over_bf16": min(r["f32"] / r["bf16"] for r in heavy)}
         if all("torch" in r for r in heavy):
             s["torch_over_bf16"] = gm([r["torch"] / r["bf16"] for r in heavy])
+            s["torch_over_bf16_min"] = gm([r["torch_min"] / r["bf16_min"] for r in heavy])
+            s["torch_over_bf16_paired"] = gm([r["torch_over_bf16_paired"] for r in heavy])
+            s["worst_torch_over_bf16_paired"] = min(r["torch_over_bf16_paired"] for r in heavy)
         out[threads] = s
     return out
 
 
 def format_bfloat16(rows: List[Dict[str, Any]], summary: Dict[str, Any], isa: str, rounds: int) -> str:
     lines = [f"bfloat16: sepcpp isa {isa}; medians of {rounds} interleaved rounds (ms); spread = IQR/median",
-             f"{'layer':20s} thr  pw share   f32 ms  bf16 ms  torch-bf16  f32/bf16  torch/bf16  spreads f32/bf16/torch"]
+             f"{'layer':20s} thr  pw share   f32 ms  bf16 ms  torch-bf16  f32/bf16  torch/bf16   min  paired  "
+             "spreads f32/bf16/torch"]
+    nan = float("nan")
     for r in rows:
-        t = r.get("torch", float("nan"))
+        t = r.get("torch", nan)
+        t_min = r.get("torch_min", nan) / r["bf16_min"]
         spreads = "/".join(f"{r[k + '_spread']:.0%}" for k in ("f32", "bf16", "torch") if k in r)
         lines.append(f"{r['layer']:20s} {r['threads']:3d}  {r['pointwise_share']:7.1%}  {r['f32'] * 1e3:7.3f}  "
                      f"{r['bf16'] * 1e3:7.3f}  {t * 1e3:10.3f}  {r['f32'] / r['bf16']:8.2f}  {t / r['bf16']:10.2f}  "
-                     f"{spreads}")
+                     f"{t_min:4.2f}  {r.get('torch_over_bf16_paired', nan):6.2f}  {spreads}")
     for threads, s in summary.items():
-        torch_part = f", torch-bf16/sepcpp-bf16 {s['torch_over_bf16']:.2f}x" if "torch_over_bf16" in s else ""
+        torch_part = ""
+        if "torch_over_bf16" in s:
+            torch_part = (f", torch-bf16/sepcpp-bf16 {s['torch_over_bf16']:.2f}x (by fastest calls "
+                          f"{s['torch_over_bf16_min']:.2f}x, paired per round {s['torch_over_bf16_paired']:.2f}x, "
+                          f"worst paired {s['worst_torch_over_bf16_paired']:.2f}x)")
         lines.append(f"{threads} thread(s), {s['layers']} pointwise-heavy layers: geometric mean f32/bf16 "
                      f"{s['f32_over_bf16']:.2f}x{torch_part} (worst f32/bf16 {s['worst_f32_over_bf16']:.2f}x)")
     return "\n".join(lines)
