@@ -82,10 +82,14 @@ void run_gemm(const kernels::TypedKernels<T>& k, const PackedGemm<T>& pg, int64_
 // scratch stays within ~768 KiB from 512 channels on (L2 holds it with the GEMM's panel of B: 192
 // pixels at 1024 channels; 96 pixels, each 1024 x 1024 panel streamed twice as often, ran 4-5%
 // slower), ~384 KiB below (where a panel is small; the larger tiles cost 2-10% there), in equal shares per
-// thread when there are few; and, when there are few pixels, column blocks of the GEMM (multiples
-// of the panel width) instead, the depthwise step being redone per block (a small share of the
-// work when the pixels are few and the columns many). None of this changes any element's
-// arithmetic.
+// thread when there are few; and, when there are few pixels, one tile whose GEMM columns are cut
+// into blocks (multiples of the panel width) instead: kColBlocksPerThread per thread, so that a
+// thread that loses its core to another process holds up a small share of the layer while the
+// others take the rest (7x7x1024 on 2 threads with one core busy: loaded p90 1.0-1.2 ms with 4
+// blocks per thread, 1.7-1.8 ms with 1). The separable pass computes the tile's depthwise step
+// once and shares it (separable.cc); conv2d unrolls its rows per block. None of this changes any
+// element's arithmetic.
+constexpr int64_t kColBlocksPerThread = 4;
 struct TilePlan {
   int64_t tile = 1, tiles = 1;
   int64_t col_blocks = 1, block_cols = 0;
@@ -105,12 +109,11 @@ TilePlan plan_tiles(int64_t pixels, int64_t width, size_t mr_, size_t nr_, int64
   if (pixels <= std::min(tmax, (weights_stream ? tmax : 4 * mr * threads)) && panels >= threads && threads > 1) {
     // Few pixels (a 7x7 image; or all of them fit one tile and the weights stream): split the
     // columns, so that each thread streams only its share of the packed weights and uses each of
-    // them for all the rows. (The depthwise step is redone per block: taps / columns of the
-    // work, 1-2% at 512-1024 columns. 7x7x1024 on 2 threads: 1.10x faster than with the rows
-    // split; 14x14x512, whose 1 MiB of weights L2 holds, 0.92x, so it keeps its rows split.)
+    // them for all the rows. (7x7x1024 on 2 threads: 1.10x faster than with the rows split;
+    // 14x14x512, whose 1 MiB of weights L2 holds, 0.92x, so it keeps its rows split.)
     t.tile = pixels;
-    t.col_blocks = threads;
-    t.block_cols = (panels + threads - 1) / threads * nr;
+    const int64_t blocks = std::min(panels, kColBlocksPerThread * threads);
+    t.block_cols = (panels + blocks - 1) / blocks * nr;
     t.col_blocks = std::max<int64_t>(1, (cols + t.block_cols - 1) / t.block_cols);
     return t;
   }

@@ -22,6 +22,19 @@ void run_separable(const typename ConvLayer<T>::Impl& L, const ConvGeometry& g, 
   const auto act = make_activation<T>(L.params.activation);
   const TilePlan plan = plan_tiles<T>(P, CM, k.gemm_mr, k.gemm_nr, L.og, threads_for_call());
   // (The scratch is not zeroed: every element is written before it is read.)
+  if (plan.tiles == 1 && plan.col_blocks > 1) {
+    // Few pixels, the GEMM's columns split: the depthwise step once, on the calling thread (a
+    // 7x7x1024 image's is about 1% of the layer), then the column blocks from the shared result.
+    DwScratch<T> s;
+    const AlignedArray<T> mid = make_raw_buffer<T>("the separable tile scratch", P * CM);
+    depthwise_pixels(g, k, in, zero.data(), L.dw, dw_act, 0, P, mid.get(), s);
+    parallel_for(plan.col_blocks, P * CM * std::min(plan.block_cols, L.og) * L.groups, [&](int64_t b, int64_t e) {
+      for (int64_t cb = b; cb < e; ++cb)
+        run_gemm(k, L.gemm, L.groups, L.kg, L.og, P, mid.get(), CM, out, O, act, cb * plan.block_cols,
+                 plan.block_cols);
+    });
+    return;
+  }
   const int64_t work = plan.tile * CM * (g.taps() + std::min(plan.block_cols, L.og) * L.groups);
   parallel_for(plan.tiles * plan.col_blocks, work, [&](int64_t b, int64_t e) {
     DwScratch<T> s;

@@ -308,3 +308,28 @@ def test_bitwise_identical_streamed_weights_column_blocks(dtype, rng, isa):
     for n in (2, 3, 5):
         sepcpp.set_num_threads(n)
         assert call().tobytes() == first.tobytes(), f"{n} threads differ from 1 thread"
+
+
+@pytest.mark.usefixtures("restore_threads")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("groups", [1, 2])
+def test_bitwise_identical_shared_depthwise_column_blocks(dtype, groups, rng, isa):
+    """A 7x7 image against 2 MiB of weights: one tile, its GEMM columns cut into several blocks per
+    thread, the depthwise step (multiplier 2, its bias and activation) computed once and shared by
+    the blocks. The same bits for any thread count, and the reference's values."""
+    x = rng.standard_normal((1, 7, 7, 256)).astype(dtype)
+    dw = rng.standard_normal((3, 3, 256, 2)).astype(dtype)
+    pw = rng.standard_normal((1, 1, 512 // groups, 1040)).astype(dtype)
+    kw = dict(depthwise_bias=rng.standard_normal(512).astype(dtype), depthwise_activation="relu",
+              bias=rng.standard_normal(1040).astype(dtype), activation="relu6")
+
+    def call():
+        return sepcpp.super_separable_conv2d(x, dw, pw, groups, 1, "SAME", **kw)
+
+    sepcpp.set_num_threads(1)
+    first = call()
+    want = ref.super_separable_conv2d(x, dw, pw, groups, 1, "SAME", **kw)
+    assert_close(first, want, dtype, 9 + 512 // groups, what="super_separable_conv2d")
+    for n in (2, 3, 4, 7):
+        sepcpp.set_num_threads(n)
+        assert call().tobytes() == first.tobytes(), f"{n} threads differ from 1 thread"
