@@ -1,8 +1,9 @@
 // AVX512_BF16 kernels; only this file is built with -mavx512bf16. The level is avx512's table with
 // the bfloat16 GEMM replaced by one on VDPBF16PS, which multiplies pairs of bfloat16 values and adds
 // both products to a float32 accumulator: twice the multiply-adds of a float32 FMA per
-// instruction, from half the bytes. The depthwise step stays on avx512's widening kernels (its
-// arithmetic is per channel: there are no pairs along k to take).
+// instruction, from half the bytes. The depthwise step keeps avx512's widening kernels (its
+// arithmetic is per channel: there are no pairs along k to take), instantiated in
+// avx512_bf16_dw.cc with a store that rounds by VCVTNEPS2BF16.
 //   This file includes neither simd.hpp nor kernels-inl.hpp: their inline functions would be compiled
 // here with -mavx512bf16 (which brings AVX512BW) as well as in avx512.cc, and the linker may keep
 // either copy, so the avx512 level could run an instruction its CPU lacks. Everything here is local.
@@ -155,6 +156,7 @@ void gemm_dp(size_t rows, size_t cols, size_t k, const bfloat16* a, size_t a_row
 void fill_avx512_bf16(KernelTable& table) {
   fill_avx512(table);
   table.isa = "avx512_bf16";
+  fill_avx512_bf16_depthwise(table.bf16);
   table.bf16.gemm = &gemm_dp;
   table.bf16.gemm_pack = &gemm_pack_dp;
   table.bf16.gemm_mr = kMr;

@@ -131,6 +131,8 @@ void fill_avx2(KernelTable& table);
 void fill_avx512(KernelTable& table);
 void fill_avx512_bf16(KernelTable& table);  // avx512's kernels, with VDPBF16PS for the bfloat16 GEMM
 void fill_amx_bf16(KernelTable& table);     // avx512_bf16's, with AMX tiles for the bfloat16 GEMM
+// avx512_bf16's bfloat16 depthwise kernels (rounding with VCVTNEPS2BF16; avx512_bf16_dw.cc).
+void fill_avx512_bf16_depthwise(TypedKernels<bfloat16>& k);
 
 // The table in use (resolved on first call).
 const KernelTable& active();

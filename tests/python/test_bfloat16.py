@@ -224,6 +224,33 @@ def test_rounding_is_to_nearest_even_like_ml_dtypes(isa):
     assert np.isinf(y.astype(F32)).all()
 
 
+@pytest.mark.parametrize("kernel, stride", [((1, 1), 1), ((1, 3), 1), ((3, 3), 1), ((3, 3), 2)])
+def test_depthwise_keeps_denormals_and_quiets_nans(kernel, stride, isa):
+    # A window whose one nonzero tap (the centre) is 1, without a bias: every sum is exact, so each
+    # output must round to the input under the centre, bit for bit, on every level (vector bodies
+    # and a tail of 5 channels; the row kernel for 1x3). bfloat16 denormals stay denormals (a
+    # rounding instruction that flushes them gives zero), and a NaN, whatever its payload, becomes
+    # the quiet NaN 0x7fc0 with its sign. (NaNs only under a 1x1 window: a zero tap times a NaN
+    # neighbour is NaN.)
+    rng = np.random.default_rng(17)
+    kh, kw = kernel
+    bits = rng.integers(1, 0x80, size=(2, 7, 11, 37), dtype=np.uint16)  # positive denormals
+    bits[..., ::2] |= 0x8000  # and negative ones
+    bits[0, 0, 0, :4] = [0x3f80, 0x0080, 0x8080, 0x7f7f]  # 1, the smallest normals, the largest
+    if kernel == (1, 1):
+        special = [0x7fe0, 0xffa0, 0x7f81, 0xff81, 0x7fc0, 0xffc0, 0x7f80, 0xff80]  # NaN payloads, infs
+        bits[1, 2, 3, :8] = special
+        bits[1, 6, 10, 29:] = special  # in the tail
+    w = np.zeros((kh, kw, 37, 1), F32)
+    w[kh // 2, kw // 2] = 1
+    got = sepcpp.depthwise_conv2d(bits.view(BF16), w.astype(BF16), stride, "VALID").view(np.uint16)
+    want = bits[:, kh // 2::stride, kw // 2::stride][:, : got.shape[1], : got.shape[2]]
+    is_nan = ((want & 0x7F80) == 0x7F80) & ((want & 0x7F) != 0)
+    want = np.where(is_nan, (want & 0x8000) | 0x7FC0, want)
+    assert got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.parametrize("pixels, channels", [(3 * 37, 40), (70, 1000)])
 def test_gemm_rounding_is_to_nearest_even_like_ml_dtypes(pixels, channels, isa):
     # A pointwise GEMM with the identity as weights: each output is round(b + x) from an exact
