@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "bf16_round_avx512.hpp"
 #include "kernels.hpp"
 
 namespace sepcpp {
@@ -70,21 +71,12 @@ void gemm_pack_amx(size_t k, size_t cols, const bfloat16* b, size_t b_row_stride
   }
 }
 
-// bf16_bits_from_float's rounding on 16 lanes (as avx512_bf16.cc and simd.hpp round).
-inline __m256i round_bf16(__m512 v) {
-  const __m512i u = _mm512_castps_si512(v), hi = _mm512_srli_epi32(u, 16);
-  const __m512i odd = _mm512_and_si512(hi, _mm512_set1_epi32(1));
-  __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), odd), 16);
-  const __m512i nan = _mm512_or_si512(_mm512_and_si512(hi, _mm512_set1_epi32(0x8000)), _mm512_set1_epi32(0x7fc0));
-  r = _mm512_mask_mov_epi32(r, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), nan);
-  return _mm512_cvtepi32_epi16(r);
-}
+using bf16_avx512::round_exact;
 
 // Clamps and rounds a row of 32 sums. VCVTNE2PS2BF16 (one instruction for 32 values against
-// round_bf16's dozen for 16; the rounding runs on the vector ports next to the tiles) rounds to
-// nearest even as round_bf16 does for every float but denormals, which it flushes to zero, and
-// NaNs, whose payload it keeps; a row holding either takes round_bf16 (compared over all 2^32
-// floats: they agree everywhere else).
+// round_exact's dozen for 16; the rounding runs on the vector ports next to the tiles) rounds to
+// nearest even as round_exact does for every float but denormals, which it flushes to zero, and
+// NaNs, whose payload it keeps; a row holding either takes round_exact (bf16_round_avx512.hpp).
 struct Rounder {
   __m512 lo, hi;
   bool clamp;
@@ -92,19 +84,14 @@ struct Rounder {
       : lo(_mm512_set1_ps(static_cast<float>(act.lo))),
         hi(_mm512_set1_ps(static_cast<float>(act.hi))),
         clamp(act.clamp) {}
-  // |v| < FLT_MIN (or unordered: NaN), and v != 0
-  static __mmask16 odd(__m512 v) {
-    return _mm512_mask_cmp_ps_mask(_mm512_cmp_ps_mask(_mm512_abs_ps(v), _mm512_set1_ps(1.17549435e-38f), _CMP_NGE_UQ),
-                                   v, _mm512_setzero_ps(), _CMP_NEQ_UQ);
-  }
   __m512i operator()(__m512 v0, __m512 v1) const {
     if (clamp) {  // NaN passes
       v0 = _mm512_min_ps(hi, _mm512_max_ps(lo, v0));
       v1 = _mm512_min_ps(hi, _mm512_max_ps(lo, v1));
     }
-    const __mmask16 odd0 = odd(v0), odd1 = odd(v1);
+    const __mmask16 odd0 = bf16_avx512::inexact_lanes(v0), odd1 = bf16_avx512::inexact_lanes(v1);
     if (__builtin_expect(_kortestz_mask16_u8(odd0, odd1) == 0, 0))
-      return _mm512_inserti64x4(_mm512_castsi256_si512(round_bf16(v0)), round_bf16(v1), 1);
+      return _mm512_inserti64x4(_mm512_castsi256_si512(round_exact(v0)), round_exact(v1), 1);
     return reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(v1, v0));  // v0 in the low half
   }
 };

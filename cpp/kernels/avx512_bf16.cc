@@ -6,13 +6,15 @@
 // avx512_bf16_dw.cc with a store that rounds by VCVTNEPS2BF16.
 //   This file includes neither simd.hpp nor kernels-inl.hpp: their inline functions would be compiled
 // here with -mavx512bf16 (which brings AVX512BW) as well as in avx512.cc, and the linker may keep
-// either copy, so the avx512 level could run an instruction its CPU lacks. Everything here is local.
+// either copy, so the avx512 level could run an instruction its CPU lacks. Everything here is local
+// (bf16_round_avx512.hpp's functions are static: this file compiles its own copy).
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 
+#include "bf16_round_avx512.hpp"
 #include "kernels.hpp"
 
 namespace sepcpp {
@@ -21,15 +23,9 @@ namespace {
 
 constexpr size_t kLanes = 16;
 
-// bf16_bits_from_float's rounding on 16 lanes (the same integer arithmetic as simd.hpp's
-// Avx512F32::store_bf16, so that this level's outputs round exactly as the others').
+// bf16_bits_from_float's rounding on 16 lanes (bf16_round_avx512.hpp, as every level rounds).
 inline void store_bf16(uint16_t* p, __m512 v) {
-  const __m512i u = _mm512_castps_si512(v), hi = _mm512_srli_epi32(u, 16);
-  const __m512i odd = _mm512_and_si512(hi, _mm512_set1_epi32(1));
-  __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), odd), 16);
-  const __m512i nan = _mm512_or_si512(_mm512_and_si512(hi, _mm512_set1_epi32(0x8000)), _mm512_set1_epi32(0x7fc0));
-  r = _mm512_mask_mov_epi32(r, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), nan);
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(r));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), bf16_avx512::round_exact(v));
 }
 
 // MAXPS/MINPS return their second operand when either is NaN: NaN passes the clamp.

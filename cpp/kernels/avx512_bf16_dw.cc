@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "bf16_round_avx512.hpp"
 #include "kernels-inl.hpp"
 
 namespace sepcpp {
@@ -28,22 +29,9 @@ struct NativeBf16 {
   static constexpr size_t N = 16;
 
   static V widen(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
-  // bf16_bits_from_float's rounding (simd.hpp's Avx512F32::round_bf16).
-  static __m256i round_exact(V v) {
-    const __m512i u = _mm512_castps_si512(v), hi = _mm512_srli_epi32(u, 16);
-    const __m512i odd = _mm512_and_si512(hi, _mm512_set1_epi32(1));
-    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), odd), 16);
-    const __m512i nan = _mm512_or_si512(_mm512_and_si512(hi, _mm512_set1_epi32(0x8000)), _mm512_set1_epi32(0x7fc0));
-    r = _mm512_mask_mov_epi32(r, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), nan);
-    return _mm512_cvtepi32_epi16(r);
-  }
+  // The instruction where it agrees with the integer rounding (bf16_round_avx512.hpp).
   static __m256i round(V v) {
-    // Lanes the instruction rounds otherwise: 0 < |v| < FLT_MIN (denormal), or unordered (NaN).
-    const __m512i abs_bits = _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(0x7fffffff));
-    const __mmask16 odd = _mm512_mask_cmp_ps_mask(
-        _mm512_cmp_ps_mask(_mm512_castsi512_ps(abs_bits), _mm512_set1_ps(1.17549435e-38f), _CMP_NGE_UQ), v,
-        _mm512_setzero_ps(), _CMP_NEQ_UQ);
-    if (__builtin_expect(odd != 0, 0)) return round_exact(v);
+    if (__builtin_expect(bf16_avx512::inexact_lanes(v) != 0, 0)) return bf16_avx512::round_exact(v);
     return reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v));
   }
 

@@ -19,6 +19,9 @@
 #if defined(SEPCPP_SIMD_AVX2) || defined(SEPCPP_SIMD_AVX512)
 #include <immintrin.h>
 #endif
+#if defined(SEPCPP_SIMD_AVX512)
+#include "bf16_round_avx512.hpp"
+#endif
 
 namespace sepcpp {
 namespace simd {
@@ -117,16 +120,10 @@ struct Avx512F32 {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
   }
   // (Not VCVTNEPS2BF16 where AVX512_BF16 exists: it flushes denormals to zero, TensorFlow and the
-  // other levels do not.)
-  static __m256i round_bf16(V v) {
-    const __m512i u = _mm512_castps_si512(v), hi = _mm512_srli_epi32(u, 16);
-    const __m512i odd = _mm512_and_si512(hi, _mm512_set1_epi32(1));
-    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), odd), 16);
-    const __m512i nan = _mm512_or_si512(_mm512_and_si512(hi, _mm512_set1_epi32(0x8000)), _mm512_set1_epi32(0x7fc0));
-    r = _mm512_mask_mov_epi32(r, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), nan);
-    return _mm512_cvtepi32_epi16(r);
+  // other levels do not; avx512_bf16_dw.cc uses it where it agrees.)
+  static void store_bf16(uint16_t* p, V v) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), kernels::bf16_avx512::round_exact(v));
   }
-  static void store_bf16(uint16_t* p, V v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), round_bf16(v)); }
 };
 
 struct Avx512F64 {
