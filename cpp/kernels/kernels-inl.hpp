@@ -513,41 +513,50 @@ constexpr size_t kGemmKc = 1024;
 template <class S>
 constexpr bool kRoundsInMemory = sizeof(typename S::Elem) < sizeof(typename S::V) / S::N;
 
+// The row tiles of columns [j0, j0 + nc) over kc rows of B (`rows_k`, rows `b_stride` apart; the
+// bias row only read when `first`).
+template <class S, size_t MR, size_t NRV>
+inline void gemm_columns(size_t rows, size_t nc, size_t kc, const typename S::Elem* ak, size_t a_row_stride,
+                         const typename S::Elem* bias_row, const typename S::Elem* rows_k, size_t b_stride,
+                         typename S::Elem* cj, size_t c_row_stride, bool first, bool last,
+                         const Activation<typename S::Elem>& act, const typename S::Elem* next) {
+  constexpr size_t N = S::N;
+  // The last panel of a width that is not a multiple of NR computes only its vectors; one vector
+  // goes with twice the rows, so that its A broadcasts (one per FMA) and its B load stay within the
+  // load ports (80 columns: the 16-column tail took 10% of a layer).
+  switch ((nc + N - 1) / N) {
+    case 1:
+      gemm_panel<S, 2 * MR, 1>(rows, nc, kc, ak, a_row_stride, bias_row, rows_k, b_stride, cj, c_row_stride, first,
+                               last, act, next);
+      break;
+    case 2:
+      if constexpr (NRV >= 2)
+        gemm_panel<S, MR, 2>(rows, nc, kc, ak, a_row_stride, bias_row, rows_k, b_stride, cj, c_row_stride, first,
+                             last, act, next);
+      break;
+    case 3:
+      if constexpr (NRV >= 3)
+        gemm_panel<S, MR, 3>(rows, nc, kc, ak, a_row_stride, bias_row, rows_k, b_stride, cj, c_row_stride, first,
+                             last, act, next);
+      break;
+    default:
+      if constexpr (NRV >= 4)
+        gemm_panel<S, MR, 4>(rows, nc, kc, ak, a_row_stride, bias_row, rows_k, b_stride, cj, c_row_stride, first,
+                             last, act, next);
+      break;
+  }
+}
+
 // One k-block of one panel: the row tiles of columns [j0, j0 + nc).
 template <class S, size_t MR, size_t NRV>
 inline void gemm_block(size_t rows, size_t k, size_t k0, size_t kc, size_t j0, size_t nc, const typename S::Elem* a,
                        size_t a_row_stride, const typename S::Elem* packed_b, typename S::Elem* c,
                        size_t c_row_stride, bool first, bool last, const Activation<typename S::Elem>& act,
                        const typename S::Elem* next) {
-  constexpr size_t N = S::N, NR = NRV * N;
+  constexpr size_t NR = NRV * S::N;
   const typename S::Elem* panel = packed_b + (j0 / NR) * (k + 1) * NR;
-  const typename S::Elem* ak = a + k0;
-  const typename S::Elem* rows_k = panel + (k0 + 1) * NR;
-  typename S::Elem* cj = c + j0;
-  // The last panel of a width that is not a multiple of NR computes only its vectors; one vector
-  // goes with twice the rows, so that its A broadcasts (one per FMA) and its B load stay within the
-  // load ports (80 columns: the 16-column tail took 10% of a layer).
-  switch ((nc + N - 1) / N) {
-    case 1:
-      gemm_panel<S, 2 * MR, 1>(rows, nc, kc, ak, a_row_stride, panel, rows_k, NR, cj, c_row_stride, first, last, act,
-                               next);
-      break;
-    case 2:
-      if constexpr (NRV >= 2)
-        gemm_panel<S, MR, 2>(rows, nc, kc, ak, a_row_stride, panel, rows_k, NR, cj, c_row_stride, first, last, act,
-                               next);
-      break;
-    case 3:
-      if constexpr (NRV >= 3)
-        gemm_panel<S, MR, 3>(rows, nc, kc, ak, a_row_stride, panel, rows_k, NR, cj, c_row_stride, first, last, act,
-                               next);
-      break;
-    default:
-      if constexpr (NRV >= 4)
-        gemm_panel<S, MR, 4>(rows, nc, kc, ak, a_row_stride, panel, rows_k, NR, cj, c_row_stride, first, last, act,
-                               next);
-      break;
-  }
+  gemm_columns<S, MR, NRV>(rows, nc, kc, a + k0, a_row_stride, panel, panel + (k0 + 1) * NR, NR, c + j0,
+                           c_row_stride, first, last, act, next);
 }
 
 // ACC (gemm_acc): every k-block starts from the C already there, so C += A * B, each element's
@@ -597,6 +606,25 @@ void gemm(size_t rows, size_t cols, size_t k, const typename S::Elem* a, size_t 
   }
 }
 
+// C += A * B with B [k, cols] read where it is (rows b_row_stride apart), not packed: each element's
+// products added to C in order, the same arithmetic as gemm_acc on the packed B. For a B of short
+// rows read once (a pointwise filter gradient's dZ with 64-128 outputs: its panels would be B
+// itself, copied), where the pack is a pass over megabytes. cols must be a multiple of S::N (every
+// vector of B loaded is a whole one inside the row).
+template <class S, size_t MR, size_t NRV>
+void gemm_acc_rows(size_t rows, size_t cols, size_t k, const typename S::Elem* a, size_t a_row_stride,
+                   const typename S::Elem* b, size_t b_row_stride, typename S::Elem* c, size_t c_row_stride) {
+  constexpr size_t NR = NRV * S::N;
+  const Activation<typename S::Elem> none;
+  for (size_t j0 = 0; j0 < cols; j0 += NR)
+    for (size_t k0 = 0; k0 < k; k0 += kGemmKc) {
+      const size_t kc = std::min(kGemmKc, k - k0);
+      gemm_columns<S, MR, NRV>(rows, std::min(NR, cols - j0), kc, a + k0, a_row_stride, nullptr,
+                               b + k0 * b_row_stride + j0, b_row_stride, c + j0, c_row_stride, false, true, none,
+                               nullptr);
+    }
+}
+
 // The roofline's compute roof: 16 independent chains (FMA latency 4 x 2 pipes needs 8; 16 also
 // covers 512-bit units that take two cycles), each a*b + c with a result kept live.
 constexpr int kPeakChains = 16;
@@ -629,6 +657,7 @@ void fill_typed(TypedKernels<typename S::Elem>& k) {
   k.dw_reduce = &dw_reduce<S>;
   k.gemm = &gemm<S, MR, NRV>;
   k.gemm_acc = &gemm<S, MR, NRV, true>;
+  k.gemm_acc_rows = &gemm_acc_rows<S, MR, NRV>;
   k.gemm_pack = &gemm_pack<S, NRV>;
   k.gemm_mr = MR;
   k.gemm_nr = NRV * S::N;

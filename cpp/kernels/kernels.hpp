@@ -77,6 +77,12 @@ using GemmFn = void (*)(size_t rows, size_t cols, size_t k, const T* a, size_t a
 //   A kernel that takes k in steps of `kstep` rows (bfloat16 pairs for VDPBF16PS: kstep 2) packs a
 // panel as kstep bias rows (the bias in float32, nr floats) then k rows rounded up to a multiple of
 // kstep, the rows of a step interleaved per column; kstep 1 is the layout above.
+// C[rows, cols] += A[rows, k] * B[k, cols] with B as it is (row stride b_row_stride), not packed;
+// cols a multiple of the kernel's vector width (gemm_acc_rows in kernels-inl.hpp).
+template <class T>
+using GemmRowsFn = void (*)(size_t rows, size_t cols, size_t k, const T* a, size_t a_row_stride, const T* b,
+                            size_t b_row_stride, T* c, size_t c_row_stride);
+
 template <class T>
 using GemmPackFn = void (*)(size_t k, size_t cols, const T* b, size_t b_row_stride,
                             const T* bias, T* packed);
@@ -97,6 +103,7 @@ struct TypedKernels {
   DwReduceFn<T> dw_reduce = nullptr;
   GemmFn<T> gemm = nullptr;
   GemmFn<T> gemm_acc = nullptr;  // C += A * B: C is read first and the packed bias row is not used
+  GemmRowsFn<T> gemm_acc_rows = nullptr;  // gemm_acc with B read in place
   GemmPackFn<T> gemm_pack = nullptr;
   size_t gemm_mr = 1;  // rows per microtile: row tiles that are multiples of it waste nothing
   size_t gemm_nr = 1;  // columns per packed panel

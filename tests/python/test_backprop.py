@@ -236,6 +236,40 @@ def test_separable_pointwise_gradient_in_blocks(rng, restore_threads):
                 assert getattr(results[t], name).tobytes() == g.tobytes(), (shape, name, t)
 
 
+@pytest.mark.parametrize("dtype", [F32, F64], ids=["f32", "f64"])
+def test_separable_pointwise_gradient_reads_dz_in_place(rng, restore_threads, dtype, isa):
+    # Outputs per group a multiple of 16 and at most two panels wide: dPW = A^T x dZ reads dZ where
+    # it is (out_backprop's rows, or the block's gathered rows) instead of packing it, summing into
+    # a gradient zeroed first. Cases: one output panel, two (rows of dZ 1 KiB apart, each group
+    # reading its half), groups with activations (dZ gathered), rows longer than 512 columns (dZ
+    # gathered by column blocks), several blocks of units (float64 at 256 channels); each against
+    # the reference, the same bits for 1, 2 and 3 threads and for a second call (whose kept buffers
+    # hold the first call's gradient).
+    cases = [((1, 40, 36, 8), 1, 1, 64, (None, None)), ((2, 9, 10, 24), 2, 3, 48, ("relu", "relu6")),
+             ((1, 20, 20, 32), 1, 2, 256, (None, None)), ((1, 3, 1100, 4), 1, 1, 16, (None, None)),
+             ((1, 64, 64, 256), 1, 1, 32, ("relu", None))]
+    for shape, m, groups, o, acts in cases:
+        c = shape[-1]
+        x = _rand(rng, shape, dtype, 2.0)
+        dy = _rand(rng, shape[:3] + (o,), dtype)
+        fd = _rand(rng, (3, 3, c, m), dtype)
+        fp = _rand(rng, (1, 1, c * m // groups, o), dtype, 1 / np.sqrt(c))
+        kwargs = {"depthwise_activation": acts[0], "bias": _rand(rng, (o,), dtype), "activation": acts[1]}
+        want = rb.separable(x, fd, fp, groups, dy, 1, "SAME", **kwargs)
+        got = {}
+        for t in (1, 2, 3):
+            sepcpp.set_num_threads(t)
+            got[t] = sepcpp.super_separable_conv2d_backprop(x, fd, fp, groups, dy, 1, "SAME", **kwargs)
+        again = sepcpp.super_separable_conv2d_backprop(x, fd, fp, groups, dy, 1, "SAME", **kwargs)
+        for i, (name, g, w) in enumerate(zip(got[1]._fields, got[1], want)):
+            if w is None:
+                assert g is None, name
+                continue
+            assert_close(g, w, dtype, reduction=1000, what=f"{shape} o={o} separable {name} gradient, {isa}")
+            for other in (got[2][i], got[3][i], again[i]):
+                assert g.tobytes() == other.tobytes(), (shape, o, name)
+
+
 @pytest.mark.parametrize("c", [17, 40])
 def test_multiplier_1_kernels_match_reference(rng, c, isa):
     # Multiplier 1 runs the ISA's gather (input gradient) and reduce (filter gradient) kernels:
