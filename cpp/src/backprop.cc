@@ -871,11 +871,15 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
     // activation when units are whole rows; else it is gathered per block.
     const bool dz_gathered = want_dpw && (act2 != Activation::kNone || ncb > 1);
     const int64_t block_pixels_max = std::min(P, units_per_block * unit_pixels);
-    // With few outputs per group (at most two panels, rows of dZ 256-512 bytes apart for float32)
+    // With few outputs per group (at most two panels: rows of dZ 256-512 bytes apart for float32)
     // the product reads dZ where it is: its panels would be dZ's own rows copied, a pass over
-    // megabytes (12544 pixels x 64 outputs: 13% of the backward pass's samples). The same
-    // arithmetic either way (gemm_acc_rows), from a result zeroed first instead of the packed zero
-    // bias row.
+    // megabytes (12544 pixels x 64 outputs: 13% of the backward pass's samples). In a C++ benchmark
+    // of dPW's product alone (one thread), read in place against pack + product: 12544 x 64 (32
+    // rows of dPW) 1.6x faster, 3136 x 128 1.10x. Wider rows gain less or lose (3136 x 384 1.13x
+    // alone, but mnv1_28x256_s1's and convnext_56x96_k7's training steps level within the noise,
+    // 0.96-1.04; 361 x 728 0.90x; 2048 x 1024 0.41x, rows a page apart), so they are packed. The
+    // same arithmetic either way (gemm_acc_rows), from a result zeroed first instead of the packed
+    // zero bias row.
     const bool dz_in_place = want_dpw && og % 16 == 0 && og <= 2 * nr;
     T *at_block = nullptr, *dz_block = nullptr, *packed_dz = nullptr;
     if (want_dpw)

@@ -241,12 +241,14 @@ def test_separable_pointwise_gradient_reads_dz_in_place(rng, restore_threads, dt
     # Outputs per group a multiple of 16 and at most two panels wide: dPW = A^T x dZ reads dZ where
     # it is (out_backprop's rows, or the block's gathered rows) instead of packing it, summing into
     # a gradient zeroed first. Cases: one output panel, two (rows of dZ 1 KiB apart, each group
-    # reading its half), groups with activations (dZ gathered), rows longer than 512 columns (dZ
-    # gathered by column blocks), several blocks of units (float64 at 256 channels); each against
+    # reading its half), six (384 outputs: packed, beside them), groups with activations (dZ
+    # gathered), rows longer than 512 columns (dZ gathered by column blocks), several blocks of
+    # units (float64 at 256 channels); each against
     # the reference, the same bits for 1, 2 and 3 threads and for a second call (whose kept buffers
     # hold the first call's gradient).
     cases = [((1, 40, 36, 8), 1, 1, 64, (None, None)), ((2, 9, 10, 24), 2, 3, 48, ("relu", "relu6")),
-             ((1, 20, 20, 32), 1, 2, 256, (None, None)), ((1, 3, 1100, 4), 1, 1, 16, (None, None)),
+             ((1, 20, 20, 32), 1, 2, 256, (None, None)), ((1, 12, 11, 16), 1, 1, 384, (None, "relu")),
+             ((1, 3, 1100, 4), 1, 1, 16, (None, None)),
              ((1, 64, 64, 256), 1, 1, 32, ("relu", None))]
     for shape, m, groups, o, acts in cases:
         c = shape[-1]
