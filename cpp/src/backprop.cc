@@ -1021,9 +1021,14 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
             // dA = dZ x PW^T per group, then dD = dA where act1 passes it.
             if (want_dd) {
               if (!da_transposed) {
-                // In row tiles whose [rows, kg] result stays in L2 across the k-blocks.
+                // In row tiles whose [rows, kg] result stays in L2 across the k-blocks; a unit
+                // that is the whole block (a small image) in a share per thread (784 pixels at 256
+                // channels were one tile of 768 rows and one of 16: the product ran on one thread).
                 T* ddw = dd;
-                gemm_rows(RP, da_tile, work_of({CM, og}), [&](int64_t i0, int64_t rows) {
+                const int64_t tile =
+                    one_unit ? std::min(da_tile, std::max(mr, (RP + threads - 1) / threads + mr - 1) / mr * mr)
+                             : da_tile;
+                gemm_rows(RP, tile, work_of({CM, og}), [&](int64_t i0, int64_t rows) {
                   for (int64_t gi = 0; gi < G; ++gi)
                     k.gemm(static_cast<size_t>(rows), static_cast<size_t>(kg), static_cast<size_t>(og),
                            dz + i0 * O + gi * og, static_cast<size_t>(O), packed_bt + gi * bt_group,
