@@ -972,6 +972,21 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
                                                           static_cast<size_t>(og), static_cast<size_t>(unit_rp),
                                                           k.gemm_nr, k.gemm_kstep)))
                                         : nullptr;
+        // A unit that is the whole block runs on the calling thread (phase1(0, 1)); its steps that
+        // go row by row (the depthwise recompute, A^T, the input gradient) are then split between
+        // the threads, each chunk with scratch of its own; each row's arithmetic is the same.
+        // Otherwise the unit's thread does them all, with its own scratch.
+        auto split_rows = [&](int64_t count, int64_t work_per_row, auto&& body) {
+          if (!one_unit || count <= 1) {
+            body(int64_t(0), count, s, tl);
+            return;
+          }
+          parallel_for(count, work_per_row, [&](int64_t b0, int64_t e0) {
+            DwScratch<T> sc;
+            TapLists<T> tls;
+            body(b0, e0, sc, tls);
+          });
+        };
         for (int64_t seg = b; seg < e; ++seg)
           for (int64_t u = u0 + seg; u < u1; u += parts) {
             T* db = part_sums + (u % parts) * FS;
@@ -984,9 +999,11 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
             span(g.w, cb, ncb, c0, c1, &iw0, &iw1, &ec0, &ec1);
             const int64_t R = er1 - er0, Q = ec1 - ec0, RP = R * Q;
             // The forward pass: D = depthwise + bias, A = act1(D).
-            for (int64_t i = 0; i < R; ++i)
-              depthwise_pixels(g, k, x_rows, zero.data(), dw, none, (n * OH + er0 + i) * OW + ec0, Q,
-                               mid + i * Q * CM, s);
+            split_rows(R, work_of({Q, CM, taps}), [&](int64_t i0, int64_t i1, DwScratch<T>& sc, TapLists<T>&) {
+              for (int64_t i = i0; i < i1; ++i)
+                depthwise_pixels(g, k, x_rows, zero.data(), dw, none, (n * OH + er0 + i) * OW + ec0, Q,
+                                 mid + i * Q * CM, sc);
+            });
             const T* a = mid;
             if (act1 != Activation::kNone) {
               activate(act1, mid, act_mid, RP * CM);
@@ -998,9 +1015,15 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
             // transpose leaves fewer of them to the element-by-element tail).
             const int64_t off = offsets[u - u0];
             if (want_dpw) {
-              if (c1 - c0 == Q)
-                transpose(a + (r0 - er0) * Q * CM, (r1 - r0) * Q, CM, CM, 1, at_block + off, lda_at);
-              else
+              if (c1 - c0 == Q) {
+                // (In runs of 64 pixels: whole 4x4 blocks of the transpose.)
+                const T* a0 = a + (r0 - er0) * Q * CM;
+                const int64_t pixels = (r1 - r0) * Q, runs = (pixels + 63) / 64;
+                split_rows(runs, work_of({64, CM}), [&](int64_t b0, int64_t e0, DwScratch<T>&, TapLists<T>&) {
+                  const int64_t p0 = b0 * 64, p1 = std::min(pixels, e0 * 64);
+                  transpose(a0 + p0 * CM, p1 - p0, CM, CM, 1, at_block + off + p0, lda_at);
+                });
+              } else
                 for (int64_t oh = r0, q = off; oh < r1; ++oh, q += c1 - c0)
                   transpose(a + ((oh - er0) * Q + (c0 - ec0)) * CM, c1 - c0, CM, CM, 1, at_block + q, lda_at);
             }
@@ -1085,8 +1108,11 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
             // The input gradient of the unit's input pixels, from the rows and columns of dD that
             // reach them (depthwise_input_rows' order: the same bits as the unfused op).
             if (dx_out)
-              depthwise_input_rows(g, k, dw_dense.data(), ddp, dd_plane, n, er0, R, ec0, Q, ih0, ih1, iw0, iw1,
-                                   dx_out->data, tl);
+              split_rows(ih1 - ih0, work_of({iw1 - iw0, CM, taps}),
+                         [&](int64_t b0, int64_t e0, DwScratch<T>&, TapLists<T>& tls) {
+                           depthwise_input_rows(g, k, dw_dense.data(), ddp, dd_plane, n, er0, R, ec0, Q, ih0 + b0,
+                                                ih0 + e0, iw0, iw1, dx_out->data, tls);
+                         });
           }
       };
       if (one_unit)
