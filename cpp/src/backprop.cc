@@ -842,8 +842,16 @@ void separable_conv2d_backprop(const Tensor<const T>& input, const Tensor<const 
     // (At least 4 halos wide, so that the recomputed halo stays a small share of a unit's work.)
     const int64_t halo_r = std::min(OH, (g.h.kernel - 1) * g.h.dilation / g.h.stride + 1);
     const int64_t halo_c = std::min(OW, (g.w.kernel - 1) * g.w.dilation / g.w.stride + 1);
-    const int64_t bc = std::min<int64_t>(OW, std::max<int64_t>(512, 4 * halo_c));
-    const int64_t br = std::max<int64_t>(1, std::min<int64_t>(OH, std::max<int64_t>(1024 / bc, 4 * halo_r)));
+    // The bands of an axis are then made as even as the halo allows (56 rows were bands of 18, 18,
+    // 18 and 2; now 14 each: at 2 threads a block of two units was 18 rows on one thread and 2 on
+    // the other).
+    auto even = [](int64_t extent, int64_t band, int64_t least) {
+      const int64_t bands = (extent + band - 1) / band, even_band = (extent + bands - 1) / bands;
+      return even_band >= least ? even_band : band;
+    };
+    const int64_t bc = even(OW, std::min<int64_t>(OW, std::max<int64_t>(512, 4 * halo_c)), 4 * halo_c);
+    const int64_t br =
+        even(OH, std::max<int64_t>(1, std::min<int64_t>(OH, std::max<int64_t>(1024 / bc, 4 * halo_r))), 4 * halo_r);
     const int64_t nrb = (OH + br - 1) / br, ncb = (OW + bc - 1) / bc, units = g.batch * nrb * ncb;
     // The small sums: part q sums units q, q + parts, q + 2 * parts, ... in that order (a function
     // of the problem only), so that any run of `parts` consecutive units goes to `parts` threads.
