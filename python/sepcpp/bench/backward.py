@@ -11,10 +11,14 @@ Every engine computes it on the same float32 data:
 * tf: ``tf.nn.separable_conv2d`` under a ``GradientTape`` (eager, NHWC), ``tape.gradient`` with
   ``output_gradients=dy``.
 
-The engines run interleaved, one step of each per round with the order rotated every round, so a
-load that comes and goes on the machine hits them alike; each engine's median is reported, and the
-ratio best peer / sepcpp per layer with the spread of the per-round ratios (10th and 90th
-percentiles). Before timing, every peer's gradients are compared with sepcpp's.
+The engines run interleaved, one timed step of each per round with the order rotated every round,
+so a load that comes and goes on the machine hits them alike; each engine's median is reported, and
+the ratio best peer / sepcpp per layer with the spread of the per-round ratios (10th and 90th
+percentiles). Each timed step follows an untimed step of the same engine, so that it runs as in a
+training loop of that engine alone: right after PyTorch's step, PyTorch's OpenMP threads are still
+spinning and the caches hold its data (at 2 threads a sepcpp step took 1.6-1.8x as long there as
+after its own step; at 1 thread 1.04x). Before timing, every peer's gradients are compared with
+sepcpp's.
 """
 
 from __future__ import annotations
@@ -152,6 +156,7 @@ def _run(layers, peers: List[str], threads: int, rounds: int, seed: int) -> List
         for r in range(WARMUP + rounds):
             k = r % len(names)
             for e in names[k:] + names[:k]:
+                steps[e][0]()  # untimed: what the engine before left running or cached settles
                 t0 = time.perf_counter()
                 steps[e][0]()
                 if r >= WARMUP:
