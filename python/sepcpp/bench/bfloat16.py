@@ -3,8 +3,11 @@
 Per layer and thread count: sepcpp's prepacked ``SeparableConv2D`` on bfloat16 data, the same layer
 in float32 (the same values, widened), and PyTorch's bfloat16 pair (``F.conv2d(groups=C)`` then a
 1x1 ``F.conv2d``, channels_last, under ``no_grad``: oneDNN's bfloat16 kernels) when PyTorch is
-importable. Calls are interleaved (one call of each contender per round, the order rotating) and
-each time is the median over the rounds, so that load from other processes hits all alike; the
+importable. Calls are interleaved (one timed call of each contender per round, the order rotating,
+each right after an untimed call of the same contender, so that none is timed in what the one
+before left: PyTorch's OpenMP threads spin for a while after its calls, and a call's data fills the
+caches) and each time is the median over the rounds, so that load from other processes hits all
+alike; the
 spread (inter-quartile range over the median) comes with each. Ratios: ``f32/bf16`` is sepcpp
 float32 over sepcpp bfloat16 (above 1: bfloat16 faster), ``torch/bf16`` PyTorch bfloat16 over
 sepcpp bfloat16. On a machine whose speed swings between rounds (other jobs' load), two more
@@ -98,6 +101,7 @@ def run_bfloat16(layers: List[Layer], thread_counts: List[int], rounds: int, wit
                 keys = list(calls)
                 for r in range(rounds):
                     for k in keys[r % len(keys):] + keys[:r % len(keys)]:
+                        calls[k]()  # untimed: the caches and threads the call before left settle
                         t0 = time.perf_counter()
                         calls[k]()
                         times[k].append(time.perf_counter() - t0)
