@@ -71,18 +71,19 @@ template <class T>
 using GemmFn = void (*)(size_t rows, size_t cols, size_t k, const T* a, size_t a_row_stride,
                         const T* packed_b, T* c, size_t c_row_stride, const Activation<T>& act);
 
+// C[rows, cols] += A[rows, k] * B[k, cols] with B as it is (row stride b_row_stride), not packed;
+// cols a multiple of the kernel's vector width (gemm_acc_rows in kernels-inl.hpp). For float32 and
+// float64 (the backward pass's types): a bfloat16 C would round the partial sums between k-blocks.
+template <class T>
+using GemmRowsFn = void (*)(size_t rows, size_t cols, size_t k, const T* a, size_t a_row_stride, const T* b,
+                            size_t b_row_stride, T* c, size_t c_row_stride);
+
 // Packs B[k, cols] (row stride b_row_stride) and bias[cols] (or null) into panels of `nr` columns:
 // per panel, one bias row then k rows, zero-padded to nr. Returns nothing; the buffer must hold
 // gemm_packed_size(k, cols, nr, kstep) elements.
 //   A kernel that takes k in steps of `kstep` rows (bfloat16 pairs for VDPBF16PS: kstep 2) packs a
 // panel as kstep bias rows (the bias in float32, nr floats) then k rows rounded up to a multiple of
 // kstep, the rows of a step interleaved per column; kstep 1 is the layout above.
-// C[rows, cols] += A[rows, k] * B[k, cols] with B as it is (row stride b_row_stride), not packed;
-// cols a multiple of the kernel's vector width (gemm_acc_rows in kernels-inl.hpp).
-template <class T>
-using GemmRowsFn = void (*)(size_t rows, size_t cols, size_t k, const T* a, size_t a_row_stride, const T* b,
-                            size_t b_row_stride, T* c, size_t c_row_stride);
-
 template <class T>
 using GemmPackFn = void (*)(size_t k, size_t cols, const T* b, size_t b_row_stride,
                             const T* bias, T* packed);
