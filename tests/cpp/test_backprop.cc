@@ -414,6 +414,11 @@ int main(int argc, char** argv) {
       {1, 6, 30, 24, 1, 3, 1, 4, 1, 5, Padding::kExplicit, 0, 0, 7, 12, 1, 4, 1, Activation::kNone, Activation::kNone, false, false},
       // Enough pixels for several reduction parts and threads.
       {3, 20, 19, 16, 3, 3, 1, 1, 1, 1, Padding::kSame, 0, 0, 0, 0, 2, 24, 2, Activation::kRelu6, Activation::kRelu, true, true},
+      // Outputs per group a multiple of 16 within two panels: the pointwise filter's gradient reads
+      // dZ in place (out_backprop's rows; gathered under an output activation); 64 outputs are
+      // packed on AVX2 (four 16-column panels) and read in place on AVX-512.
+      {2, 12, 11, 8, 3, 3, 1, 1, 1, 1, Padding::kSame, 0, 0, 0, 0, 1, 64, 1, Activation::kNone, Activation::kNone, false, true},
+      {1, 9, 10, 6, 3, 3, 1, 1, 1, 1, Padding::kSame, 0, 0, 0, 0, 2, 48, 3, Activation::kRelu, Activation::kRelu6, true, false},
   };
   // clang-format on
   std::mt19937 rng(12345);
